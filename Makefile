@@ -1,0 +1,34 @@
+# Two commands from a fresh clone:  `make demo`  and  `make test`  (each installs what it needs first).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned on every pip line: a free resolution pulls a newer torch plus gigabytes of CUDA packages.
+TORCH  := torch==2.13.0
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/s2l: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[dev]"
+	touch $@
+
+install: $(BIN)/s2l
+
+# The main job on the built-in sample speaker.
+demo: install
+	$(BIN)/s2l sample speaker -o demo/sample --force
+	$(BIN)/s2l media reencode demo/sample/speaker.mp4 --speech demo/sample/speech.wav -o demo/speaker_prores.mov --force
+	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv) and speaker_prores.mov"
+
+test: install
+	$(BIN)/python -m pytest -q -rs
+
+lint: install
+	$(BIN)/ruff check s2l_model s2l_cli tests bench
+	$(BIN)/ruff format --check s2l_model s2l_cli tests bench
+
+bench: install
+	$(BIN)/python bench/media.py
+
+clean:
+	rm -rf $(VENV) demo bench/out .pytest_cache

@@ -1,0 +1,35 @@
+"""Media I/O: probe, stream-decode and encode video; load speech.
+
+Decoding and encoding run the ffmpeg binary in a child process (imageio-ffmpeg's, or ``S2L_FFMPEG``),
+so decode, model and encode use separate cores; probing uses PyAV in-process.
+"""
+
+from s2l_model.media.atomic import atomic_output, check_output_path
+from s2l_model.media.audio import SPEECH_SAMPLE_RATE, Speech, estimate_offset, load_speech, write_wav
+from s2l_model.media.ffmpeg import ffmpeg_exe
+from s2l_model.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, parse_fps, probe, probe_video
+from s2l_model.media.video import CODECS, Codec, VideoWriter, codec_for_path, iter_frames, reencode, suffix_for
+
+__all__ = [
+    "CODECS",
+    "SPEECH_SAMPLE_RATE",
+    "AudioStreamInfo",
+    "Codec",
+    "MediaInfo",
+    "Speech",
+    "VideoStreamInfo",
+    "VideoWriter",
+    "atomic_output",
+    "check_output_path",
+    "codec_for_path",
+    "estimate_offset",
+    "ffmpeg_exe",
+    "iter_frames",
+    "load_speech",
+    "parse_fps",
+    "probe",
+    "probe_video",
+    "reencode",
+    "suffix_for",
+    "write_wav",
+]

@@ -1,0 +1,47 @@
+"""Locating and running the ffmpeg binary.
+
+Default: the static ffmpeg that the ``imageio-ffmpeg`` wheel ships (H.264, AAC, ProRes, FFV1), so nothing
+has to be installed on the system. ``S2L_FFMPEG`` points to another binary. Arguments are always passed
+as lists (never through a shell).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from s2l_model.errors import InputError, ProcessingError
+
+#: Flags for every ffmpeg call: quiet, never read the terminal, overwrite the (temporary) target.
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error")
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary to run."""
+    override = os.environ.get("S2L_FFMPEG")
+    if override:
+        found = shutil.which(override) or (override if Path(override).is_file() else None)
+        if not found or not os.access(found, os.X_OK):
+            raise InputError(f"S2L_FFMPEG={override!r} is not an executable ffmpeg")
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def last_error_line(stderr: str) -> str:
+    """The most useful single line of ffmpeg's error output."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def run_ffmpeg(args: list[str], *, what: str) -> None:
+    """Run ffmpeg to completion; raise ProcessingError naming ``what`` on failure."""
+    cmd = [ffmpeg_exe(), *GLOBAL_ARGS, *args]
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        raise ProcessingError(f"{what} failed: ffmpeg: {last_error_line(proc.stderr)}")

@@ -1,0 +1,75 @@
+"""Shared fixtures: real development data (skipped with a reason where absent) and generated media."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from s2l_model.media import Speech, VideoWriter  # noqa: E402
+from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or skip the test saying what is missing."""
+    path = SHARED_DATA / relative
+    if not path.is_file():
+        pytest.skip(f"development data not available: {path} (tests on real footage need ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cnn_anchor() -> Path:
+    return shared_file("speakers/cnn_anchor_71s.mp4")
+
+
+@pytest.fixture(scope="session")
+def may_clip() -> Path:
+    return shared_file("speakers/may_5s.mp4")
+
+
+@pytest.fixture(scope="session")
+def german_clip() -> Path:
+    return shared_file("speech/german_clip.wav")
+
+
+def pattern_frame(k: int, width: int, height: int) -> np.ndarray:
+    """A deterministic, frame-unique test picture (gradients + a moving block + the index in binary)."""
+    y, x = np.mgrid[0:height, 0:width]
+    frame = np.stack([(x * 255 // max(1, width - 1)), (y * 255 // max(1, height - 1)),
+                      np.full_like(x, (k * 37) % 256)], axis=-1).astype(np.uint8)
+    bx = (k * 7) % max(1, width - 16)
+    frame[8:24, bx : bx + 16] = 255
+    for bit in range(12):  # frame index as 12 black/white squares along the bottom
+        frame[height - 8 : height, bit * 8 : bit * 8 + 8] = 255 if (k >> bit) & 1 else 0
+    return frame
+
+
+@pytest.fixture(scope="session")
+def make_video(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Write a synthetic video: make_video(name, n_frames, fps, size=(w, h), codec, audio=Speech|None)."""
+
+    def _make(name: str, n_frames: int, fps: Fraction, size: tuple[int, int] = (96, 64), codec: str = "h264",
+              audio: Speech | None = None) -> Path:
+        path = tmp_path_factory.mktemp("videos") / name
+        with VideoWriter(path, fps=fps, size=size, codec=codec, audio=audio, n_frames=n_frames, preset="ultrafast") as w:
+            for k in range(n_frames):
+                w.write(pattern_frame(k, *size))
+        return path
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def sample_speaker(tmp_path_factory: pytest.TempPathFactory) -> SampleOutputs:
+    """A short built-in sample speaker (8 s, 25 fps, still head), made once per session."""
+    folder = tmp_path_factory.mktemp("sample")
+    return make_sample_speaker(folder, SampleConfig(seconds=8.0, seed=3))

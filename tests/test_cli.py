@@ -1,0 +1,127 @@
+"""The command line: one-line errors with exit code 2 and nothing written; the demo flow works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from s2l_model.media import probe_video
+from s2l_model.sample import synthesize_speech
+
+
+def run_s2l(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and needle in lines[0]
+    assert lines[0].startswith("s2l: error:")
+
+
+@pytest.fixture(scope="module")
+def silent_video(make_video) -> Path:
+    return make_video("no_audio.mp4", 10, Fraction(25))
+
+
+@pytest.fixture(scope="module")
+def talking_video(make_video) -> Path:
+    return make_video("with_audio.mp4", 50, Fraction(25), audio=synthesize_speech(2.0, seed=4).speech)
+
+
+@pytest.mark.parametrize(
+    ("make_input", "needle"),
+    [
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: (d / "empty.mp4").write_bytes(b"") and d / "empty.mp4" or d / "empty.mp4", "empty (0 bytes)"),
+        (lambda d: (d / "text.mp4").write_text("this is not a video\n") and d / "text.mp4", "not a video or audio file"),
+        (lambda d: d, "expected a file, got a folder"),
+    ],
+    ids=["missing", "zero-byte", "text-named-mp4", "folder"],
+)
+def test_bad_source_files(tmp_path, make_input, needle):
+    src = make_input(tmp_path)
+    out = tmp_path / "out" / "x.mp4"
+    out.parent.mkdir()
+    proc = run_s2l("media", "reencode", str(src), "-o", str(out))
+    assert_one_line_error(proc, needle)
+    assert list(out.parent.iterdir()) == []
+
+
+def test_video_without_audio_where_audio_is_required(tmp_path, silent_video):
+    out = tmp_path / "x.mp4"
+    assert_one_line_error(run_s2l("media", "reencode", str(silent_video), "-o", str(out)), "no audio track")
+    assert list(tmp_path.iterdir()) == []
+    # ...and it is allowed when asked for
+    assert run_s2l("media", "reencode", str(silent_video), "-o", str(out), "--no-audio").returncode == 0
+
+
+def test_output_folder_that_does_not_exist(tmp_path, talking_video):
+    proc = run_s2l("media", "reencode", str(talking_video), "-o", str(tmp_path / "nope" / "x.mp4"))
+    assert_one_line_error(proc, "output folder does not exist")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_existing_output_needs_force(tmp_path, talking_video):
+    out = tmp_path / "x.mp4"
+    out.write_bytes(b"keep me")
+    assert_one_line_error(run_s2l("media", "reencode", str(talking_video), "-o", str(out)), "--force")
+    assert out.read_bytes() == b"keep me"
+    assert run_s2l("media", "reencode", str(talking_video), "-o", str(out), "--force").returncode == 0
+    assert probe_video(out).video.n_frames == 50
+
+
+def test_codec_and_suffix_must_agree(tmp_path, talking_video):
+    proc = run_s2l("media", "reencode", str(talking_video), "-o", str(tmp_path / "x.mp4"), "--codec", "prores")
+    assert_one_line_error(proc, ".mov")
+
+
+def test_usage_error_exit_code_2(tmp_path):
+    proc = run_s2l("media", "reencode", "--bogus")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_json_mode_prints_only_json_on_stdout(tmp_path, talking_video):
+    proc = run_s2l("media", "reencode", str(talking_video), "-o", str(tmp_path / "x.mkv"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[-1]["event"] == "result" and events[-1]["frames"] == 50
+    assert {e["event"] for e in events} <= {"progress", "result"}
+    bad = run_s2l("media", "probe", str(tmp_path / "missing.mp4"), "--json")
+    assert bad.returncode == 2 and json.loads(bad.stdout)["event"] == "error"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run_s2l("media", "probe", str(tmp_path / "missing.mp4"), "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_probe_prints_the_exact_rate(make_video):
+    proc = run_s2l("media", "probe", str(make_video("ntsc_probe.mp4", 6, Fraction(30000, 1001))), "--json")
+    info = json.loads(proc.stdout)
+    assert info["video"]["fps"] == "30000/1001" and info["video"]["n_frames"] == 6
+
+
+def test_demo_flow_sample_then_reencode_with_its_speech(tmp_path):
+    """README's demo at this stage: make the sample speaker, re-encode it with its speech (ProRes)."""
+    folder = tmp_path / "sample"
+    made = run_s2l("sample", "speaker", "-o", str(folder), "--seconds", "3", "--json")
+    assert made.returncode == 0, made.stderr
+    result = json.loads(made.stdout.splitlines()[-1])
+    assert result["frames"] == 75
+    out = tmp_path / "speaker.mov"
+    proc = run_s2l("media", "reencode", str(folder / "speaker.mp4"), "--speech", str(folder / "speech.wav"),
+                   "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    info = probe_video(out)
+    assert info.video.codec == "prores" and info.video.n_frames == 75 and info.has_audio
+    # the sample folder is not silently overwritten
+    assert_one_line_error(run_s2l("sample", "speaker", "-o", str(folder)), "not empty")
