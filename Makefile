@@ -16,6 +16,7 @@ install: $(BIN)/s2l
 
 # The main job on the built-in sample speaker.
 demo: install
+	mkdir -p demo
 	$(BIN)/s2l sample speaker -o demo/sample --force
 	$(BIN)/s2l media reencode demo/sample/speaker.mp4 --speech demo/sample/speech.wav -o demo/speaker_prores.mov --force
 	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv) and speaker_prores.mov"

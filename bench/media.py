@@ -10,10 +10,10 @@ ffmpeg child, max RSS), for a 10-second and a 10-minute generated 512x512 video.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,8 +41,14 @@ def encode_speed(frames: list, codec: str, preset: str, folder: Path, repeat: in
     n = len(frames) * repeat
     h, w = frames[0].shape[:2]
     t0 = time.perf_counter()
-    with VideoWriter(folder / f"enc_{codec}_{preset}{suffix}", fps=Fraction(25), size=(w, h), codec=codec,
-                     preset=preset, n_frames=n) as writer:
+    with VideoWriter(
+        folder / f"enc_{codec}_{preset}{suffix}",
+        fps=Fraction(25),
+        size=(w, h),
+        codec=codec,
+        preset=preset,
+        n_frames=n,
+    ) as writer:
         for _ in range(repeat):
             for f in frames:
                 writer.write(f)
@@ -52,9 +58,27 @@ def encode_speed(frames: list, codec: str, preset: str, folder: Path, repeat: in
 
 def make_long_video(path: Path, seconds: int) -> None:
     """A 512x512 25 fps test pattern (moving, noisy so it is not trivially compressible)."""
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size=512x512:rate=25:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=512x512:rate=25:duration={seconds}",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 PEAK_SCRIPT = """
@@ -71,11 +95,19 @@ print(n, own, kids)
 
 
 def decode_peak_memory(path: Path) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(root=str(ROOT), path=str(path))],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT.format(root=str(ROOT), path=str(path))],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     n, own_kb, kids_kb = int(out[0]), int(out[1]), int(out[2])
-    return {"frames": n, "python_peak_mb": round(own_kb / 1024, 1), "ffmpeg_peak_mb": round(kids_kb / 1024, 1),
-            "total_peak_mb": round((own_kb + kids_kb) / 1024, 1)}
+    return {
+        "frames": n,
+        "python_peak_mb": round(own_kb / 1024, 1),
+        "ffmpeg_peak_mb": round(kids_kb / 1024, 1),
+        "total_peak_mb": round((own_kb + kids_kb) / 1024, 1),
+    }
 
 
 def main() -> None:
@@ -96,9 +128,11 @@ def main() -> None:
 
             source = make_sample_speaker(folder, SampleConfig(seconds=24.0)).video
         info = probe_video(source)
-        results["source"] = f"{source.name} {info.video.width}x{info.video.height} {info.video.n_frames} frames"
+        results["source"] = (
+            f"{source.name} {info.video.width}x{info.video.height} {info.video.n_frames} frames"
+        )
         results["decode"] = decode_speed(source)
-        frames = [f for _, f in zip(range(250), iter_frames(source))]
+        frames = list(itertools.islice(iter_frames(source), 250))
         results["encode"] = {
             "h264_medium": encode_speed(frames, "h264", "medium", folder, 2),
             "h264_veryfast": encode_speed(frames, "h264", "veryfast", folder, 2),
@@ -112,7 +146,8 @@ def main() -> None:
         results["memory_long"] = decode_peak_memory(long_)
         results["memory_long_minutes"] = args.long_minutes
         results["memory_difference_mb"] = round(
-            results["memory_long"]["total_peak_mb"] - results["memory_10s"]["total_peak_mb"], 1)
+            results["memory_long"]["total_peak_mb"] - results["memory_10s"]["total_peak_mb"], 1
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -19,7 +19,8 @@ from s2l_model.errors import S2LError
 
 app = typer.Typer(
     name="s2l",
-    help="Person-specific lip sync (Speech2Lip): learn a speaker from a short video, make them say new speech.",
+    help="Person-specific lip sync (Speech2Lip): learn a speaker from a short video, "
+    "make them say new speech.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -11,7 +11,9 @@ from s2l_cli.options import CodecOpt, Crf, Force, Fps, Json
 from s2l_cli.report import Reporter, emit, stdout
 from s2l_model.media import check_output_path, codec_for_path, parse_fps, probe, reencode
 
-app = typer.Typer(help="Probe and re-encode media files (frame-exact, audio kept in sync).", no_args_is_help=True)
+app = typer.Typer(
+    help="Probe and re-encode media files (frame-exact, audio kept in sync).", no_args_is_help=True
+)
 
 
 @app.command("probe")
@@ -29,12 +31,16 @@ def probe_cmd(
         v = info.video
         rate = f"{v.fps.numerator}/{v.fps.denominator}" if v.fps.denominator != 1 else str(v.fps.numerator)
         rot = f", rotated {v.rotation}°" if v.rotation else ""
-        stdout.print(f"  video: {v.codec} {v.width}x{v.height}{rot}, {rate} fps ({float(v.fps):.3f}), "
-                     f"{v.n_frames} frames, {v.duration:.3f} s")
+        stdout.print(
+            f"  video: {v.codec} {v.width}x{v.height}{rot}, {rate} fps ({float(v.fps):.3f}), "
+            f"{v.n_frames} frames, {v.duration:.3f} s"
+        )
     else:
         stdout.print("  video: none")
     for a in info.audio:
-        stdout.print(f"  audio #{a.index}: {a.codec}, {a.sample_rate} Hz, {a.channels} ch, {a.duration:.3f} s")
+        stdout.print(
+            f"  audio #{a.index}: {a.codec}, {a.sample_rate} Hz, {a.channels} ch, {a.duration:.3f} s"
+        )
     if not info.audio:
         stdout.print("  audio: none")
 
@@ -42,18 +48,26 @@ def probe_cmd(
 @app.command("reencode")
 def reencode_cmd(
     video: Annotated[Path, typer.Argument(help="The source video.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.mp4, .mov or .mkv).",
-                                         show_default=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file (.mp4, .mov or .mkv).", show_default=False)
+    ],
     speech: Annotated[
         Path | None,
-        typer.Option("--speech", help="Audio to put on the video instead of its own track (any format).",
-                     show_default=False),
+        typer.Option(
+            "--speech",
+            help="Audio to put on the video instead of its own track (any format).",
+            show_default=False,
+        ),
     ] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Allow a source without audio (writes none).")] = False,
+    no_audio: Annotated[
+        bool, typer.Option("--no-audio", help="Allow a source without audio (writes none).")
+    ] = False,
     codec: CodecOpt = None,
     crf: Crf = None,
     fps: Fps = None,
-    preset: Annotated[str, typer.Option("--preset", help="x264 speed preset (ultrafast … veryslow).")] = "medium",
+    preset: Annotated[
+        str, typer.Option("--preset", help="x264 speed preset (ultrafast … veryslow).")
+    ] = "medium",
     force: Force = False,
     json_out: Json = False,
 ) -> None:
@@ -66,9 +80,23 @@ def reencode_cmd(
     rate = parse_fps(fps) if fps else None
     report = Reporter(json_out)
     with report.stage("encoding", None) as update:
-        reencode(video, output, codec=chosen, crf=crf, preset=preset, fps=rate, speech=speech,
-                 require_audio=not no_audio, overwrite=force, on_frame=update)
+        reencode(
+            video,
+            output,
+            codec=chosen,
+            crf=crf,
+            preset=preset,
+            fps=rate,
+            speech=speech,
+            require_audio=not no_audio,
+            overwrite=force,
+            on_frame=update,
+        )
     info = probe(output)
     assert info.video is not None
-    report.result(f"wrote {output} ({info.video.n_frames} frames, {info.duration:.3f} s)",
-                  output=str(output), frames=info.video.n_frames, duration=info.duration)
+    report.result(
+        f"wrote {output} ({info.video.n_frames} frames, {info.duration:.3f} s)",
+        output=str(output),
+        frames=info.video.n_frames,
+        duration=info.duration,
+    )

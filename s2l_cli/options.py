@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 
-class CodecChoice(str, Enum):
+class CodecChoice(StrEnum):
     h264 = "h264"
     prores = "prores"
     ffv1 = "ffv1"
 
 
-Json = Annotated[bool, typer.Option("--json", help="Print JSON-lines events (progress, result, error) on stdout.")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print JSON-lines events (progress, result, error) on stdout.")
+]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite the output if it exists.")]
 CodecOpt = Annotated[
     CodecChoice | None,
@@ -25,8 +27,12 @@ CodecOpt = Annotated[
         show_default=False,
     ),
 ]
-Crf = Annotated[int | None, typer.Option("--crf", min=0, max=51, help="H.264 quality: lower is better (default 18).")]
+Crf = Annotated[
+    int | None, typer.Option("--crf", min=0, max=51, help="H.264 quality: lower is better (default 18).")
+]
 Fps = Annotated[
     str | None,
-    typer.Option("--fps", help="Output frame rate, e.g. 25, 29.97 or 30000/1001 (default: keep the source's)."),
+    typer.Option(
+        "--fps", help="Output frame rate, e.g. 25, 29.97 or 30000/1001 (default: keep the source's)."
+    ),
 ]

@@ -13,8 +13,10 @@ from s2l_model.errors import InputError
 from s2l_model.media import check_output_path, parse_fps
 from s2l_model.sample import SampleConfig, make_sample_speaker, make_sample_speech
 
-app = typer.Typer(help="The built-in sample speaker: a synthetic talking head with known mouth motion.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The built-in sample speaker: a synthetic talking head with known mouth motion.",
+    no_args_is_help=True,
+)
 
 Seconds = Annotated[float, typer.Option("--seconds", help="Length in seconds.")]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same clip).")]
@@ -23,14 +25,15 @@ FpsText = Annotated[str, typer.Option("--fps", help="Frame rate, e.g. 25, 29.97 
 
 @app.command("speaker")
 def speaker_cmd(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write into (created if missing).")] = Path(
-        "sample"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to write into (created if missing).")
+    ] = Path("sample"),
     seconds: Seconds = 24.0,
     fps: FpsText = "25",
     seed: Seed = 0,
-    head_motion: Annotated[float, typer.Option("--head-motion", help="Head sway amplitude in degrees (0 = still).")]
-    = 0.0,
+    head_motion: Annotated[
+        float, typer.Option("--head-motion", help="Head sway amplitude in degrees (0 = still).")
+    ] = 0.0,
     codec: CodecOpt = None,
     crf: Crf = None,
     force: Force = False,
@@ -52,15 +55,26 @@ def speaker_cmd(
     output.mkdir(exist_ok=True)
     report = Reporter(json_out)
     with report.stage("sample speaker", None) as update:
-        out = make_sample_speaker(output, config, codec=codec.value if codec else "h264", crf=crf, on_frame=update)
-    report.result(f"wrote {out.video} ({out.n_frames} frames), {out.speech}, {out.truth}",
-                  video=str(out.video), speech=str(out.speech), truth=str(out.truth), frames=out.n_frames)
+        out = make_sample_speaker(
+            output, config, codec=codec.value if codec else "h264", crf=crf, on_frame=update
+        )
+    report.result(
+        f"wrote {out.video} ({out.n_frames} frames), {out.speech}, {out.truth}",
+        video=str(out.video),
+        speech=str(out.speech),
+        truth=str(out.truth),
+        frames=out.n_frames,
+    )
 
 
 @app.command("speech")
 def speech_cmd(
-    output: Annotated[Path, typer.Option("--output", "-o", help="WAV file to write; the truth goes beside it.",
-                                         show_default=False)],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="WAV file to write; the truth goes beside it.", show_default=False
+        ),
+    ],
     seconds: Seconds = 8.0,
     fps: FpsText = "25",
     seed: Seed = 1,

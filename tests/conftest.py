@@ -12,8 +12,8 @@ import pytest
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from s2l_model.media import Speech, VideoWriter  # noqa: E402
-from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker  # noqa: E402
+from s2l_model.media import Speech, VideoWriter
+from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -44,8 +44,10 @@ def german_clip() -> Path:
 def pattern_frame(k: int, width: int, height: int) -> np.ndarray:
     """A deterministic, frame-unique test picture (gradients + a moving block + the index in binary)."""
     y, x = np.mgrid[0:height, 0:width]
-    frame = np.stack([(x * 255 // max(1, width - 1)), (y * 255 // max(1, height - 1)),
-                      np.full_like(x, (k * 37) % 256)], axis=-1).astype(np.uint8)
+    frame = np.stack(
+        [(x * 255 // max(1, width - 1)), (y * 255 // max(1, height - 1)), np.full_like(x, (k * 37) % 256)],
+        axis=-1,
+    ).astype(np.uint8)
     bx = (k * 7) % max(1, width - 16)
     frame[8:24, bx : bx + 16] = 255
     for bit in range(12):  # frame index as 12 black/white squares along the bottom
@@ -57,10 +59,18 @@ def pattern_frame(k: int, width: int, height: int) -> np.ndarray:
 def make_video(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     """Write a synthetic video: make_video(name, n_frames, fps, size=(w, h), codec, audio=Speech|None)."""
 
-    def _make(name: str, n_frames: int, fps: Fraction, size: tuple[int, int] = (96, 64), codec: str = "h264",
-              audio: Speech | None = None) -> Path:
+    def _make(
+        name: str,
+        n_frames: int,
+        fps: Fraction,
+        size: tuple[int, int] = (96, 64),
+        codec: str = "h264",
+        audio: Speech | None = None,
+    ) -> Path:
         path = tmp_path_factory.mktemp("videos") / name
-        with VideoWriter(path, fps=fps, size=size, codec=codec, audio=audio, n_frames=n_frames, preset="ultrafast") as w:
+        with VideoWriter(
+            path, fps=fps, size=size, codec=codec, audio=audio, n_frames=n_frames, preset="ultrafast"
+        ) as w:
             for k in range(n_frames):
                 w.write(pattern_frame(k, *size))
         return path

@@ -15,8 +15,9 @@ from s2l_model.sample import synthesize_speech
 
 
 def run_s2l(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -41,8 +42,14 @@ def talking_video(make_video) -> Path:
     ("make_input", "needle"),
     [
         (lambda d: d / "missing.mp4", "no such file"),
-        (lambda d: (d / "empty.mp4").write_bytes(b"") and d / "empty.mp4" or d / "empty.mp4", "empty (0 bytes)"),
-        (lambda d: (d / "text.mp4").write_text("this is not a video\n") and d / "text.mp4", "not a video or audio file"),
+        (
+            lambda d: ((d / "empty.mp4").write_bytes(b"") and d / "empty.mp4") or d / "empty.mp4",
+            "empty (0 bytes)",
+        ),
+        (
+            lambda d: (d / "text.mp4").write_text("this is not a video\n") and d / "text.mp4",
+            "not a video or audio file",
+        ),
         (lambda d: d, "expected a file, got a folder"),
     ],
     ids=["missing", "zero-byte", "text-named-mp4", "folder"],
@@ -80,7 +87,9 @@ def test_existing_output_needs_force(tmp_path, talking_video):
 
 
 def test_codec_and_suffix_must_agree(tmp_path, talking_video):
-    proc = run_s2l("media", "reencode", str(talking_video), "-o", str(tmp_path / "x.mp4"), "--codec", "prores")
+    proc = run_s2l(
+        "media", "reencode", str(talking_video), "-o", str(tmp_path / "x.mp4"), "--codec", "prores"
+    )
     assert_one_line_error(proc, ".mov")
 
 
@@ -118,8 +127,15 @@ def test_demo_flow_sample_then_reencode_with_its_speech(tmp_path):
     result = json.loads(made.stdout.splitlines()[-1])
     assert result["frames"] == 75
     out = tmp_path / "speaker.mov"
-    proc = run_s2l("media", "reencode", str(folder / "speaker.mp4"), "--speech", str(folder / "speech.wav"),
-                   "-o", str(out))
+    proc = run_s2l(
+        "media",
+        "reencode",
+        str(folder / "speaker.mp4"),
+        "--speech",
+        str(folder / "speech.wav"),
+        "-o",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     info = probe_video(out)
     assert info.video.codec == "prores" and info.video.n_frames == 75 and info.has_audio

@@ -24,8 +24,10 @@ def test_german_clip_24bit_48k_stereo(german_clip):
     assert abs(estimate_offset(expected, speech.samples, 16000)) < 0.001
 
 
-@pytest.mark.parametrize(("subtype", "sr", "channels"), [("PCM_24", 48000, 2), ("PCM_16", 44100, 1),
-                                                          ("FLOAT", 22050, 2), ("PCM_U8", 8000, 1)])
+@pytest.mark.parametrize(
+    ("subtype", "sr", "channels"),
+    [("PCM_24", 48000, 2), ("PCM_16", 44100, 1), ("FLOAT", 22050, 2), ("PCM_U8", 8000, 1)],
+)
 def test_any_rate_depth_and_channels(tmp_path, subtype, sr, channels):
     t = np.arange(int(1.5 * sr)) / sr
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)

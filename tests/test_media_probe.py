@@ -32,8 +32,21 @@ def test_rotation_is_reported_and_size_is_as_displayed(make_video, tmp_path):
 
     src = make_video("upright.mp4", 5, Fraction(25), size=(96, 64))
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-display_rotation", "90", "-i", str(src), "-c", "copy",
-                    str(rotated)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     info = probe(rotated)
     assert info.video.rotation == 90
     assert (info.video.width, info.video.height) == (64, 96)
@@ -42,8 +55,14 @@ def test_rotation_is_reported_and_size_is_as_displayed(make_video, tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("25", Fraction(25)), ("29.97", Fraction(30000, 1001)), ("23.976", Fraction(24000, 1001)),
-     ("30000/1001", Fraction(30000, 1001)), ("50", Fraction(50)), ("12.5", Fraction(25, 2))],
+    [
+        ("25", Fraction(25)),
+        ("29.97", Fraction(30000, 1001)),
+        ("23.976", Fraction(24000, 1001)),
+        ("30000/1001", Fraction(30000, 1001)),
+        ("50", Fraction(50)),
+        ("12.5", Fraction(25, 2)),
+    ],
 )
 def test_parse_fps(text, expected):
     assert parse_fps(text) == expected

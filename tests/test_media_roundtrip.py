@@ -61,7 +61,7 @@ def test_lossless_ffv1_is_bit_exact(tmp_path):
             w.write(f)
     back = list(iter_frames(out))
     assert len(back) == n
-    for a, b in zip(frames, back):
+    for a, b in zip(frames, back, strict=True):
         np.testing.assert_array_equal(a, b)
     assert probe_video(out).video.fps == fps
 

@@ -42,18 +42,20 @@ def test_failure_while_writing_leaves_nothing(tmp_path):
 def test_wrong_frame_count_is_an_error_and_keeps_the_old_file(tmp_path):
     out = tmp_path / "count.mp4"
     out.write_bytes(b"previous")
-    with pytest.raises(ProcessingError, match="announced"), VideoWriter(
-        out, fps=Fraction(25), size=(32, 32), n_frames=5, preset="ultrafast"
-    ) as w:
+    with (
+        pytest.raises(ProcessingError, match="announced"),
+        VideoWriter(out, fps=Fraction(25), size=(32, 32), n_frames=5, preset="ultrafast") as w,
+    ):
         for k in range(3):
             w.write(pattern_frame(k, 32, 32))
     assert out.read_bytes() == b"previous" and _leftovers(tmp_path) == []
 
 
 def test_wrong_frame_shape_is_refused(tmp_path):
-    with pytest.raises(ProcessingError, match="expected"), VideoWriter(
-        tmp_path / "shape.mp4", fps=Fraction(25), size=(32, 32)
-    ) as w:
+    with (
+        pytest.raises(ProcessingError, match="expected"),
+        VideoWriter(tmp_path / "shape.mp4", fps=Fraction(25), size=(32, 32)) as w,
+    ):
         w.write(np.zeros((16, 16, 3), np.uint8))
     assert _leftovers(tmp_path) == []
 

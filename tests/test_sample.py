@@ -14,7 +14,9 @@ def _mesh_track(path):
     import mediapipe as mp
 
     points = []
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True, max_num_faces=1) as mesh:
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=False, refine_landmarks=True, max_num_faces=1
+    ) as mesh:
         for frame in iter_frames(path):
             result = mesh.process(frame)
             assert result.multi_face_landmarks, "face lost in the sample speaker"
@@ -64,7 +66,9 @@ def test_same_seed_same_clip_other_seed_other_clip():
 
 
 def test_new_speech_with_truth(tmp_path):
-    synth, truth_path = make_sample_speech(tmp_path / "line.wav", seconds=5.0, seed=9, fps=Fraction(30000, 1001))
+    synth, truth_path = make_sample_speech(
+        tmp_path / "line.wav", seconds=5.0, seed=9, fps=Fraction(30000, 1001)
+    )
     truth = read_truth_csv(truth_path)
     assert len(truth["frame"]) == round(5.0 * 30000 / 1001)
     np.testing.assert_allclose(truth["openness"], synth.openness_at_frames(Fraction(30000, 1001)), atol=1e-4)

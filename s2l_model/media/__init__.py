@@ -8,7 +8,15 @@ from s2l_model.media.atomic import atomic_output, check_output_path
 from s2l_model.media.audio import SPEECH_SAMPLE_RATE, Speech, estimate_offset, load_speech, write_wav
 from s2l_model.media.ffmpeg import ffmpeg_exe
 from s2l_model.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, parse_fps, probe, probe_video
-from s2l_model.media.video import CODECS, Codec, VideoWriter, codec_for_path, iter_frames, reencode, suffix_for
+from s2l_model.media.video import (
+    CODECS,
+    Codec,
+    VideoWriter,
+    codec_for_path,
+    iter_frames,
+    reencode,
+    suffix_for,
+)
 
 __all__ = [
     "CODECS",

@@ -75,7 +75,9 @@ def write_wav(path: str | os.PathLike[str], speech: Speech, *, overwrite: bool =
     return Path(path)
 
 
-def estimate_offset(reference: np.ndarray, other: np.ndarray, sample_rate: int, *, max_lag: float = 0.5) -> float:
+def estimate_offset(
+    reference: np.ndarray, other: np.ndarray, sample_rate: int, *, max_lag: float = 0.5
+) -> float:
     """Seconds by which ``other`` lags ``reference`` (positive: ``other`` is late), by cross-correlation.
 
     Uses the normalised cross-correlation over ±``max_lag`` with parabolic interpolation of the peak,

@@ -86,7 +86,9 @@ def _seconds(value: int | None, time_base: Fraction | None) -> float:
     return float(value * time_base)
 
 
-def _video_info(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> VideoStreamInfo:
+def _video_info(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> VideoStreamInfo:
     ctx = stream.codec_context
     fps = stream.average_rate or stream.guessed_rate or stream.base_rate
     if not fps or fps <= 0:
@@ -99,7 +101,7 @@ def _video_info(container: av.container.InputContainer, stream: av.video.stream.
     # Rotation lives in the display-matrix side data; PyAV exposes it on decoded frames.
     rotation = 0
     for frame in container.decode(stream):
-        rotation = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+        rotation = round(getattr(frame, "rotation", 0) or 0) % 360
         break
     width, height = ctx.width, ctx.height
     if rotation in (90, 270):
@@ -172,12 +174,17 @@ def probe_video(path: str | os.PathLike[str], *, need_audio: bool = False) -> Me
     return info
 
 
-_NTSC = {"23.976": Fraction(24000, 1001), "29.97": Fraction(30000, 1001), "59.94": Fraction(60000, 1001),
-         "47.952": Fraction(48000, 1001), "119.88": Fraction(120000, 1001)}
+_NTSC = {
+    "23.976": Fraction(24000, 1001),
+    "29.97": Fraction(30000, 1001),
+    "59.94": Fraction(60000, 1001),
+    "47.952": Fraction(48000, 1001),
+    "119.88": Fraction(120000, 1001),
+}
 
 
 def parse_fps(text: str) -> Fraction:
-    """'25' → 25, '30000/1001' → 30000/1001, '29.97' → 30000/1001 (the NTSC rates mean their exact fractions)."""
+    """'25' → 25, '30000/1001' → 30000/1001, '29.97' → 30000/1001 (NTSC rates are exact)."""
     value = text.strip()
     try:
         if value in _NTSC:

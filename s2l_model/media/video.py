@@ -32,7 +32,11 @@ CODECS: tuple[Codec, ...] = ("h264", "prores", "ffv1")
 
 #: Container, file suffix and encoder settings per codec. ffv1 is lossless (planar RGB), for tests.
 _CONTAINER = {"h264": ("mp4", ".mp4"), "prores": ("mov", ".mov"), "ffv1": ("matroska", ".mkv")}
-_AUDIO_CODEC = {"h264": {"c:a": "aac", "b:a": "192k"}, "prores": {"c:a": "pcm_s16le"}, "ffv1": {"c:a": "flac"}}
+_AUDIO_CODEC = {
+    "h264": {"c:a": "aac", "b:a": "192k"},
+    "prores": {"c:a": "pcm_s16le"},
+    "ffv1": {"c:a": "flac"},
+}
 _BT709 = {"colorspace": "bt709", "color_primaries": "bt709", "color_trc": "bt709", "color_range": "tv"}
 
 
@@ -101,7 +105,9 @@ def iter_frames(
                     raise ProcessingError(f"decoding {info.path} failed: truncated frame from ffmpeg")
                 yield frame
             if proc.wait() != 0:
-                raise ProcessingError(f"decoding {info.path} failed: ffmpeg: {last_error_line(_stderr_text(err))}")
+                raise ProcessingError(
+                    f"decoding {info.path} failed: ffmpeg: {last_error_line(_stderr_text(err))}"
+                )
         finally:
             if proc.poll() is None:  # the consumer stopped early
                 proc.kill()
@@ -187,7 +193,13 @@ class VideoWriter:
     def _command(self, target: Path, audio_path: Path | None) -> list[str]:
         width, height = self.size
         streams = [
-            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=_fps_str(self.fps))
+            ffmpeg.input(
+                "pipe:",
+                format="rawvideo",
+                pix_fmt="rgb24",
+                s=f"{width}x{height}",
+                framerate=_fps_str(self.fps),
+            )
         ]
         out_args: dict[str, object] = {"format": _CONTAINER[self.codec][0], **self._video_args()}
         if self.n_frames is not None:
@@ -202,8 +214,10 @@ class VideoWriter:
             else:
                 out_args["af"] = "apad"
                 out_args["shortest"] = None
-        return ffmpeg.output(*streams, str(target), **out_args).global_args(*GLOBAL_ARGS).compile(
-            cmd=ffmpeg_exe(), overwrite_output=True
+        return (
+            ffmpeg.output(*streams, str(target), **out_args)
+            .global_args(*GLOBAL_ARGS)
+            .compile(cmd=ffmpeg_exe(), overwrite_output=True)
         )
 
     # -- lifecycle
@@ -220,7 +234,10 @@ class VideoWriter:
                     raise InputError(f"no such audio file: {audio_path}")
             self._err = self._stack.enter_context(tempfile.TemporaryFile())
             self._proc = subprocess.Popen(
-                self._command(target, audio_path), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err
+                self._command(target, audio_path),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._err,
             )
         except BaseException:
             self._stack.__exit__(None, None, None)
@@ -233,7 +250,8 @@ class VideoWriter:
         width, height = self.size
         if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
             raise ProcessingError(
-                f"frame {self.frames_written} is {frame.shape} {frame.dtype}, expected ({height}, {width}, 3) uint8"
+                f"frame {self.frames_written} is {frame.shape} {frame.dtype}, "
+                f"expected ({height}, {width}, 3) uint8"
             )
         if self.n_frames is not None and self.frames_written >= self.n_frames:
             raise ProcessingError(f"more frames than the {self.n_frames} announced for {self.path}")
@@ -301,11 +319,12 @@ def reencode(
     info = probe_video(src)
     assert info.video is not None
     if require_audio and speech is None and not info.has_audio:
-        raise InputError(f"{info.path} has no audio track: give speech to put on it (--speech) or allow "
-                         "a silent output (--no-audio)")
-    if speech is not None:
-        if not probe(speech).has_audio:  # speech may be an audio file or a video with sound
-            raise InputError(f"no audio track in {speech}")
+        raise InputError(
+            f"{info.path} has no audio track: give speech to put on it (--speech) or allow "
+            "a silent output (--no-audio)"
+        )
+    if speech is not None and not probe(speech).has_audio:  # an audio file, or a video with sound
+        raise InputError(f"no audio track in {speech}")
     audio: AudioSource | None = speech if speech is not None else (info.path if info.has_audio else None)
     n_frames = info.video.n_frames if fps is None else None
     total = n_frames or round(info.video.duration * float(fps or info.video.fps))
@@ -334,10 +353,15 @@ def codec_for_path(path: str | os.PathLike[str], codec: Codec | None) -> Codec:
     by_suffix = {ext: name for name, (_, ext) in _CONTAINER.items()}
     if codec is None:
         if suffix not in by_suffix:
-            raise InputError(f"cannot tell the format from {Path(path).name!r}: use .mp4 (h264), .mov (prores) or .mkv (ffv1)")
+            raise InputError(
+                f"cannot tell the format from {Path(path).name!r}: "
+                "use .mp4 (h264), .mov (prores) or .mkv (ffv1)"
+            )
         return by_suffix[suffix]
     if codec not in CODECS:
         raise InputError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
     if suffix != suffix_for(codec):
-        raise InputError(f"--codec {codec} writes {suffix_for(codec)} files, but the output is {Path(path).name!r}")
+        raise InputError(
+            f"--codec {codec} writes {suffix_for(codec)} files, but the output is {Path(path).name!r}"
+        )
     return codec

@@ -36,7 +36,9 @@ def detect_landmarks(image: np.ndarray) -> np.ndarray:
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging is noise for users
     import mediapipe as mp
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1) as mesh:
+    with mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, refine_landmarks=True, max_num_faces=1
+    ) as mesh:
         result = mesh.process(image)
     if not result.multi_face_landmarks:
         raise ProcessingError("no face found in the sample image")
@@ -128,8 +130,11 @@ class TalkingHead:
             region = alpha * colour + (1 - alpha) * warped.astype(np.float64)
             out[y0:y1, x0:x1] = np.clip(np.round(region), 0, 255).astype(np.uint8)
         if pose is not None and (pose.angle_deg or pose.tx or pose.ty):
-            m = cv2.getRotationMatrix2D((float(self.face_center[0]), float(self.face_center[1])), pose.angle_deg, 1.0)
+            m = cv2.getRotationMatrix2D(
+                (float(self.face_center[0]), float(self.face_center[1])), pose.angle_deg, 1.0
+            )
             m[:, 2] += (pose.tx, pose.ty)
-            out = cv2.warpAffine(out, m, (out.shape[1], out.shape[0]), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REFLECT101)
+            out = cv2.warpAffine(
+                out, m, (out.shape[1], out.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            )
         return out

@@ -40,7 +40,9 @@ class SampleConfig:
 
     def validate(self) -> None:
         if not MIN_SECONDS <= self.seconds <= MAX_SECONDS:
-            raise InputError(f"--seconds must be between {MIN_SECONDS:g} and {MAX_SECONDS:g}, got {self.seconds:g}")
+            raise InputError(
+                f"--seconds must be between {MIN_SECONDS:g} and {MAX_SECONDS:g}, got {self.seconds:g}"
+            )
         if not 1 <= self.fps <= 120:
             raise InputError(f"--fps must be between 1 and 120, got {float(self.fps):g}")
         if not 0 < self.max_opening <= 1:
@@ -69,16 +71,32 @@ def head_pose_at(t: float, amplitude: float) -> HeadPose2D:
     )
 
 
-def write_truth_csv(path: Path, fps: Fraction, openness: np.ndarray, opening_px: np.ndarray,
-                    poses: list[HeadPose2D] | None = None) -> None:
+def write_truth_csv(
+    path: Path,
+    fps: Fraction,
+    openness: np.ndarray,
+    opening_px: np.ndarray,
+    poses: list[HeadPose2D] | None = None,
+) -> None:
     """Per-frame ground truth, atomically."""
     with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["frame", "time_s", "openness", "opening_px", "head_angle_deg", "head_tx_px", "head_ty_px"])
-        for k, (o, px) in enumerate(zip(openness, opening_px)):
+        writer.writerow(
+            ["frame", "time_s", "openness", "opening_px", "head_angle_deg", "head_tx_px", "head_ty_px"]
+        )
+        for k, (o, px) in enumerate(zip(openness, opening_px, strict=True)):
             pose = poses[k] if poses else HeadPose2D()
-            writer.writerow([k, f"{float(k / fps):.6f}", f"{o:.5f}", f"{px:.4f}",
-                             f"{pose.angle_deg:.5f}", f"{pose.tx:.4f}", f"{pose.ty:.4f}"])
+            writer.writerow(
+                [
+                    k,
+                    f"{float(k / fps):.6f}",
+                    f"{o:.5f}",
+                    f"{px:.4f}",
+                    f"{pose.angle_deg:.5f}",
+                    f"{pose.tx:.4f}",
+                    f"{pose.ty:.4f}",
+                ]
+            )
 
 
 def read_truth_csv(path: str | Path) -> dict[str, np.ndarray]:
@@ -92,8 +110,9 @@ def read_truth_csv(path: str | Path) -> dict[str, np.ndarray]:
     return cols
 
 
-def make_sample_speech(path: str | Path, *, seconds: float = 8.0, seed: int = 1,
-                       fps: Fraction = Fraction(25)) -> tuple[SyntheticSpeech, Path]:
+def make_sample_speech(
+    path: str | Path, *, seconds: float = 8.0, seed: int = 1, fps: Fraction = Fraction(25)
+) -> tuple[SyntheticSpeech, Path]:
     """Write a new synthetic speech signal (WAV) and its per-frame openness truth (``<stem>.truth.csv``)."""
     SampleConfig(seconds=seconds, fps=fps, seed=seed).validate()
     wav = Path(path)
@@ -137,8 +156,15 @@ def make_sample_speaker(
     )
     write_wav(outputs.speech, synth.speech)
     height, width = image.shape[:2]
-    with VideoWriter(outputs.video, fps=config.fps, size=(width, height), codec=codec, crf=crf,
-                     audio=synth.speech, n_frames=n_frames) as writer:
+    with VideoWriter(
+        outputs.video,
+        fps=config.fps,
+        size=(width, height),
+        codec=codec,
+        crf=crf,
+        audio=synth.speech,
+        n_frames=n_frames,
+    ) as writer:
         for k in range(n_frames):
             writer.write(head.render(float(opening_px[k]), poses[k]))
             if on_frame is not None:

@@ -26,8 +26,13 @@ VOWELS: dict[str, tuple[tuple[float, float, float], float]] = {
     "i": ((290.0, 2250.0, 3000.0), 0.20),
 }
 # Onset consonants: kind and the mouth openness while it sounds.
-ONSETS: dict[str, tuple[str, float]] = {"m": ("nasal", 0.0), "b": ("plosive", 0.0), "s": ("fricative", 0.12),
-                                         "f": ("fricative", 0.05), "": ("none", 0.0)}
+ONSETS: dict[str, tuple[str, float]] = {
+    "m": ("nasal", 0.0),
+    "b": ("plosive", 0.0),
+    "s": ("fricative", 0.12),
+    "f": ("fricative", 0.05),
+    "": ("none", 0.0),
+}
 
 #: Time constant of the jaw (s): the mouth follows its articulatory target with this inertia.
 JAW_TIME_CONSTANT = 0.035
@@ -96,7 +101,7 @@ def synthesize_speech(
     """Make ``seconds`` of syllable speech (phrases and pauses) with its mouth-openness ground truth."""
     rng = np.random.default_rng(seed)
     sr = sample_rate
-    total = int(round(seconds * sr))
+    total = round(seconds * sr)
     audio = np.zeros(total)
     target = np.zeros(total)  # articulatory target of the openness; silence = closed mouth
     segments: list[tuple[float, float, str]] = []
@@ -123,11 +128,15 @@ def synthesize_speech(
                 elif kind == "plosive":  # closure (silence) then a short burst
                     nb = int(0.012 * sr)
                     burst = _resonate(rng.standard_normal(nb), 1200.0, 800.0, sr)
-                    audio[i0 + n_on - nb : i0 + n_on] += _at_rms(burst, BURST_RMS) * _envelope(nb, sr, 0.002, 0.006)
+                    audio[i0 + n_on - nb : i0 + n_on] += _at_rms(burst, BURST_RMS) * _envelope(
+                        nb, sr, 0.002, 0.006
+                    )
                 elif kind == "fricative":
                     noise = rng.standard_normal(n_on)
-                    band = signal.sosfilt(signal.butter(4, [3500, min(7000, sr / 2 - 100)], "bandpass", fs=sr,
-                                                        output="sos"), noise)
+                    band = signal.sosfilt(
+                        signal.butter(4, [3500, min(7000, sr / 2 - 100)], "bandpass", fs=sr, output="sos"),
+                        noise,
+                    )
                     audio[i0 : i0 + n_on] += _at_rms(band, FRICATIVE_RMS) * _envelope(n_on, sr, 0.015, 0.01)
                 target[i0 : i0 + n_on] = onset_open
                 if onset:
@@ -138,7 +147,10 @@ def synthesize_speech(
                 formants, openness = VOWELS[vowel]
                 drift = base_f0 * (1.0 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * np.arange(n_v) / sr))
                 src = _glottal(n_v, drift, sr)
-                voiced = sum(_resonate(src, f, 60.0 + 0.06 * f, sr) * g for f, g in zip(formants, (1.0, 0.6, 0.3)))
+                voiced = sum(
+                    _resonate(src, f, 60.0 + 0.06 * f, sr) * g
+                    for f, g in zip(formants, (1.0, 0.6, 0.3), strict=True)
+                )
                 loud = rng.uniform(0.7, 1.0) * (0.6 + 0.4 * openness)  # open vowels are louder
                 audio[i1 : i1 + n_v] += _at_rms(voiced, loud * VOWEL_RMS) * _envelope(n_v, sr)
                 target[i1 : i1 + n_v] = openness * rng.uniform(0.85, 1.0)
