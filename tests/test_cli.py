@@ -124,6 +124,7 @@ def test_demo_flow_sample_then_reencode_with_its_speech(tmp_path):
     folder = tmp_path / "sample"
     made = run_s2l("sample", "speaker", "-o", str(folder), "--seconds", "3", "--json")
     assert made.returncode == 0, made.stderr
+    assert made.stderr == "", "with --json nothing but JSON may be printed (mediapipe's native logs included)"
     result = json.loads(made.stdout.splitlines()[-1])
     assert result["frames"] == 75
     out = tmp_path / "speaker.mov"

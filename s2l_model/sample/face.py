@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from s2l_model.errors import ProcessingError
+from s2l_model.native import quiet_native_stderr
 
 # mediapipe face-mesh indices (canonical topology, 468/478 points)
 UPPER_INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
@@ -36,9 +37,12 @@ def detect_landmarks(image: np.ndarray) -> np.ndarray:
     os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging is noise for users
     import mediapipe as mp
 
-    with mp.solutions.face_mesh.FaceMesh(
-        static_image_mode=True, refine_landmarks=True, max_num_faces=1
-    ) as mesh:
+    with (
+        quiet_native_stderr(),
+        mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, refine_landmarks=True, max_num_faces=1
+        ) as mesh,
+    ):
         result = mesh.process(image)
     if not result.multi_face_landmarks:
         raise ProcessingError("no face found in the sample image")
