@@ -3,7 +3,7 @@
 mediapipe's C++ core (absl/glog, TFLite) writes warnings straight to file descriptor 2 when a graph starts
 ("Created TensorFlow Lite XNNPACK delegate", "Feedback manager requires ..."). They mean nothing to a user
 and break the one-line-error promise, so the short calls that start graphs run with fd 2 pointed at a
-temporary file; its content is kept for ``--debug`` users in the ``captured`` attribute.
+temporary file; after the block its content is in the yielded object's ``text``.
 """
 
 from __future__ import annotations
