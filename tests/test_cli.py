@@ -38,22 +38,23 @@ def talking_video(make_video) -> Path:
     return make_video("with_audio.mp4", 50, Fraction(25), audio=synthesize_speech(2.0, seed=4).speech)
 
 
-@pytest.mark.parametrize(
-    ("make_input", "needle"),
-    [
-        (lambda d: d / "missing.mp4", "no such file"),
-        (
-            lambda d: ((d / "empty.mp4").write_bytes(b"") and d / "empty.mp4") or d / "empty.mp4",
-            "empty (0 bytes)",
-        ),
-        (
-            lambda d: (d / "text.mp4").write_text("this is not a video\n") and d / "text.mp4",
-            "not a video or audio file",
-        ),
-        (lambda d: d, "expected a file, got a folder"),
-    ],
-    ids=["missing", "zero-byte", "text-named-mp4", "folder"],
-)
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+BAD_SOURCES = {
+    "missing": (lambda d: d / "missing.mp4", "no such file"),
+    "zero-byte": (lambda d: _write(d / "empty.mp4", b""), "empty (0 bytes)"),
+    "text-named-mp4": (
+        lambda d: _write(d / "text.mp4", b"this is not a video\n"),
+        "not a video or audio file",
+    ),
+    "folder": (lambda d: d, "expected a file, got a folder"),
+}
+
+
+@pytest.mark.parametrize(("make_input", "needle"), BAD_SOURCES.values(), ids=BAD_SOURCES.keys())
 def test_bad_source_files(tmp_path, make_input, needle):
     src = make_input(tmp_path)
     out = tmp_path / "out" / "x.mp4"

@@ -1,6 +1,5 @@
 """Decoding is a stream, encoding is atomic."""
 
-import os
 from fractions import Fraction
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 
 from s2l_model.errors import InputError, ProcessingError
 from s2l_model.media import VideoWriter, atomic_output, iter_frames
+from s2l_model.media.atomic import current_umask
 from tests.conftest import pattern_frame
 
 
@@ -68,12 +68,6 @@ def test_atomic_output_rules(tmp_path):
         assert tmp.parent == tmp_path and tmp != target
         tmp.write_text("done")
     assert target.read_text() == "done"
-    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
     with pytest.raises(InputError, match="--force"), atomic_output(target, overwrite=False):
         pass
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -34,7 +34,7 @@ def check_output_path(path: str | os.PathLike[str], *, overwrite: bool = True) -
     return out
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -54,7 +54,7 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
     try:
         yield tmp
         # mkstemp makes the file private (0600); give it the permissions a normal write would.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -162,15 +162,13 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         container.close()
 
 
-def probe_video(path: str | os.PathLike[str], *, need_audio: bool = False) -> MediaInfo:
-    """Probe a file that must hold a video stream (and an audio stream if ``need_audio``)."""
+def probe_video(path: str | os.PathLike[str]) -> MediaInfo:
+    """Probe a file that must hold a video stream with at least one frame."""
     info = probe(path)
     if info.video is None:
         raise InputError(f"not a video (no video stream): {info.path}")
     if info.video.n_frames <= 0:
         raise InputError(f"video has no frames: {info.path}")
-    if need_audio and not info.has_audio:
-        raise InputError(f"video has no audio track, and one is needed here: {info.path}")
     return info
 
 
