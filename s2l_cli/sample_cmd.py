@@ -10,7 +10,7 @@ import typer
 from s2l_cli.options import CodecOpt, Crf, Force, Json
 from s2l_cli.report import Reporter
 from s2l_model.errors import InputError
-from s2l_model.media import check_output_path, parse_fps
+from s2l_model.media import parse_fps
 from s2l_model.sample import SampleConfig, make_sample_speaker, make_sample_speech
 
 app = typer.Typer(
@@ -84,6 +84,5 @@ def speech_cmd(
     """Make new synthetic speech with its per-frame mouth-opening truth (<name>.truth.csv)."""
     if output.suffix.lower() != ".wav":
         raise InputError(f"speech output must be a .wav file, got {output.name!r}")
-    check_output_path(output, overwrite=force)
-    _, truth = make_sample_speech(output, seconds=seconds, seed=seed, fps=parse_fps(fps))
+    _, truth = make_sample_speech(output, seconds=seconds, seed=seed, fps=parse_fps(fps), overwrite=force)
     Reporter(json_out).result(f"wrote {output} and {truth}", speech=str(output), truth=str(truth))

@@ -143,3 +143,13 @@ def test_demo_flow_sample_then_reencode_with_its_speech(tmp_path):
     assert info.video.codec == "prores" and info.video.n_frames == 75 and info.has_audio
     # the sample folder is not silently overwritten
     assert_one_line_error(run_s2l("sample", "speaker", "-o", str(folder)), "not empty")
+
+
+def test_sample_speech_never_overwrites_its_truth_without_force(tmp_path):
+    wav = tmp_path / "line.wav"
+    truth = tmp_path / "line.truth.csv"
+    truth.write_text("someone else's truth\n")
+    assert_one_line_error(run_s2l("sample", "speech", "-o", str(wav), "--seconds", "2"), "--force")
+    assert truth.read_text() == "someone else's truth\n" and not wav.exists()
+    assert run_s2l("sample", "speech", "-o", str(wav), "--seconds", "2", "--force").returncode == 0
+    assert wav.exists() and truth.read_text().startswith("frame,")

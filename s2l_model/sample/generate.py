@@ -21,7 +21,7 @@ import numpy as np
 
 from s2l_model import __version__
 from s2l_model.errors import InputError
-from s2l_model.media import Codec, VideoWriter, atomic_output, suffix_for, write_wav
+from s2l_model.media import Codec, VideoWriter, atomic_output, check_output_path, suffix_for, write_wav
 from s2l_model.sample.face import HeadPose2D, TalkingHead, detect_landmarks, sample_face_image
 from s2l_model.sample.speech import SyntheticSpeech, synthesize_speech
 
@@ -111,12 +111,20 @@ def read_truth_csv(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def make_sample_speech(
-    path: str | Path, *, seconds: float = 8.0, seed: int = 1, fps: Fraction = Fraction(25)
+    path: str | Path,
+    *,
+    seconds: float = 8.0,
+    seed: int = 1,
+    fps: Fraction = Fraction(25),
+    overwrite: bool = True,
 ) -> tuple[SyntheticSpeech, Path]:
-    """Write a new synthetic speech signal (WAV) and its per-frame openness truth (``<stem>.truth.csv``)."""
+    """Write a new synthetic speech signal (WAV) and its per-frame openness truth (``<stem>.truth.csv``).
+
+    Both targets are checked before anything is written, so a refused overwrite leaves both untouched.
+    """
     SampleConfig(seconds=seconds, fps=fps, seed=seed).validate()
-    wav = Path(path)
-    truth = wav.with_name(wav.stem + ".truth.csv")
+    wav = check_output_path(path, overwrite=overwrite)
+    truth = check_output_path(wav.with_name(wav.stem + ".truth.csv"), overwrite=overwrite)
     synth = synthesize_speech(seconds, seed=seed)
     openness = synth.openness_at_frames(fps)
     write_wav(wav, synth.speech)
@@ -154,7 +162,6 @@ def make_sample_speaker(
         meta=folder / "sample.json",
         n_frames=n_frames,
     )
-    write_wav(outputs.speech, synth.speech)
     height, width = image.shape[:2]
     with VideoWriter(
         outputs.video,
@@ -169,6 +176,7 @@ def make_sample_speaker(
             writer.write(head.render(float(opening_px[k]), poses[k]))
             if on_frame is not None:
                 on_frame(k + 1, n_frames)
+    write_wav(outputs.speech, synth.speech)
     write_truth_csv(outputs.truth, config.fps, openness, opening_px, poses)
     meta = {
         "generator": f"s2l {__version__} sample speaker",
