@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from s2l_cli import media_cmd, sample_cmd
+from s2l_cli import media_cmd, profile_cmd, sample_cmd
 from s2l_cli.report import emit
 from s2l_model import __version__
 from s2l_model.errors import S2LError
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(sample_cmd.app, name="sample")
 app.add_typer(media_cmd.app, name="media")
+app.add_typer(profile_cmd.app, name="profile")
 
 
 def _version(value: bool) -> None:
@@ -38,12 +39,14 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also S2L_DEBUG=1).")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """s2l: learn a speaker, then make them say anything, with sharp, synced lips at the source resolution."""
+    ctx.obj = {"debug": debug}  # main() moves every --debug here; commands that do more with it read this
 
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
