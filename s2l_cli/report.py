@@ -71,9 +71,13 @@ class Reporter:
 
         try:
             yield update
-        finally:
-            if progress is not None:
+        except BaseException:
+            if progress is not None:  # a failed stage leaves only its one-line error behind
+                progress.live.transient = True
                 progress.stop()
+            raise
+        if progress is not None:
+            progress.stop()
 
     def result(self, message: str, **fields: Any) -> None:
         if self.json_mode:

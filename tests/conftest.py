@@ -83,3 +83,11 @@ def sample_speaker(tmp_path_factory: pytest.TempPathFactory) -> SampleOutputs:
     """A short built-in sample speaker (8 s, 25 fps, still head), made once per session."""
     folder = tmp_path_factory.mktemp("sample")
     return make_sample_speaker(folder, SampleConfig(seconds=8.0, seed=3))
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(sample_speaker: SampleOutputs, tmp_path_factory: pytest.TempPathFactory):
+    """The sample speaker run through `prepare` once per session."""
+    from s2l_model.prepare.pipeline import prepare_video
+
+    return prepare_video(sample_speaker.video, tmp_path_factory.mktemp("prepared_sample"))

@@ -86,5 +86,6 @@ def stable_indices(reference: np.ndarray) -> np.ndarray:
     excluded = set(landmark_set("left_eye")) | set(landmark_set("right_eye")) | set(landmark_set("irises"))
     excluded |= set(landmark_set("left_eyebrow")) | set(landmark_set("right_eyebrow"))
     excluded |= set(range(468, N_LANDMARKS))
+    excluded |= set(landmark_set("lips"))  # below the nose on any real face; excluded by name as well
     keep = [i for i in range(N_LANDMARKS) if above_nose_base[i] and i not in excluded]
     return np.array(sorted(set(keep) | set(EYE_CORNERS)), dtype=np.int64)

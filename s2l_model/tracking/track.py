@@ -45,9 +45,14 @@ class RawTrack:
         return len(self.found)
 
 
+#: Forehead, eye corners and nose tip: sharpness is measured on the upper face, whose texture does not
+#: change with speech (an open mouth adds edges and would look "sharper").
+UPPER_FACE = (10, 33, 263, 1)
+
+
 def face_sharpness(frame: np.ndarray, landmarks: np.ndarray) -> float:
-    """Variance of the Laplacian of the face region, at a fixed face width (comparable across frames)."""
-    box = FaceBox.around(landmarks)
+    """Variance of the Laplacian of the upper face, at a fixed width (comparable across frames)."""
+    box = FaceBox.around(landmarks[list(UPPER_FACE)])
     height, width = frame.shape[:2]
     x0, y0 = max(0, int(box.x0)), max(0, int(box.y0))
     x1, y1 = min(width, int(box.x0 + box.w) + 1), min(height, int(box.y0 + box.h) + 1)
