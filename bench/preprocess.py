@@ -38,13 +38,11 @@ DEV_CLIP = ROOT.parent / "shared" / "data" / "speakers" / "cnn_anchor_71s.mp4"
 
 
 def timed_prepare(video: Path, workdir: Path) -> dict[str, float]:
-    stage_times: dict[str, float] = {}
-    last = [time.perf_counter(), None]
+    stage_times: dict[str, float] = {}  # time between progress calls, charged to the reporting stage
+    last = [time.perf_counter()]
 
     def on_stage(name: str, done: int, total: int) -> None:
         now = time.perf_counter()
-        if last[1] != name:
-            last[1] = name
         stage_times[name] = stage_times.get(name, 0.0) + now - last[0]
         last[0] = now
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,8 +86,6 @@ def prepare_cmd(
             video, workdir, face_number=face, canonical_frame=canonical_frame, on_stage=on_stage
         )
     seconds = time.perf_counter() - started
-    import json
-
     info = json.loads((workdir / "geometry.json").read_text())
     n = info["frames"]
     lines = [

@@ -172,3 +172,21 @@ def test_dev_clip_geometry_acceptance(prepared_anchor):
     assert result.motion_ratio_after > result.motion_ratio_before
     assert result.motion_ratio_after > 1.2
     assert prepared_anchor.tracks.usable.all()
+
+
+def test_canonical_frame_can_be_chosen_by_the_user(sample_speaker, tmp_path):
+    chosen = prepare_video(sample_speaker.video, tmp_path / "w", canonical_frame=5, max_frames=30)
+    assert chosen.canonical.frame == 5 and chosen.canonical.chosen_by == "user"
+    info = json.loads((tmp_path / "w" / "geometry.json").read_text())
+    assert info["canonical"]["frame"] == 5
+    bad = _s2l(
+        "profile",
+        "prepare",
+        str(sample_speaker.video),
+        "-w",
+        str(tmp_path / "b"),
+        "--canonical-frame",
+        "9999",
+    )
+    assert bad.returncode == 2 and "the video has 200 frames" in bad.stderr
+    assert not (tmp_path / "b").exists(), "nothing is written for an invalid request"

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import cv2
 import numpy as np
 
 from s2l_model.prepare.gamem import roundtrip_error
-from s2l_model.prepare.pipeline import Prepared, _write_png, frames_at
+from s2l_model.prepare.pipeline import Prepared, frames_at, write_json, write_png
 from s2l_model.tracking.mesh import FaceBox, MeshTracker
 from s2l_model.tracking.topology import EYE_CORNERS, NOSE_POINTS, landmark_set
 
@@ -151,8 +149,8 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
     if pictures:
         folder = prepared.workdir / "debug"
         folder.mkdir(exist_ok=True)
-        _write_png(folder / "landmarks.png", _sheet(overlays))
-        _write_png(folder / "warped.png", _sheet(warped_tiles))
+        write_png(folder / "landmarks.png", _sheet(overlays))
+        write_png(folder / "warped.png", _sheet(warped_tiles))
         depth = prepared.depth.depth
         head_depth = depth[head]
         norm = np.clip((depth - head_depth.min()) / max(np.ptp(head_depth), 1e-6), 0, 1)
@@ -161,7 +159,7 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
             cv2.COLOR_BGR2RGB,
         )
         depth_img[~head] = 0
-        _write_png(folder / "depth.png", depth_img)
+        write_png(folder / "depth.png", depth_img)
         scale = float(np.percentile(motion["before"][head], 99))
         heat = np.concatenate(
             [
@@ -170,10 +168,8 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
             ],
             axis=1,
         )
-        _write_png(folder / "motion.png", heat)
-        tmp = folder / ".inspection.json.partial"
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        os.replace(tmp, folder / "inspection.json")
+        write_png(folder / "motion.png", heat)
+        write_json(folder / "inspection.json", result.to_dict())
     return result
 
 

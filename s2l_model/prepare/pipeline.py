@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,9 +29,9 @@ from s2l_model.errors import InputError
 from s2l_model.geometry.canonical import CanonicalChoice, choose_canonical, frontal_angles
 from s2l_model.geometry.depth import CanonicalDepth, canonical_depth
 from s2l_model.geometry.mouth import MouthBox, lip_indices, mouth_box, soft_mask
-from s2l_model.media import iter_frames
+from s2l_model.media import atomic_output, iter_frames, probe_video
 from s2l_model.prepare.gamem import Geometry
-from s2l_model.tracking.refine import Tracks, refine_tracks
+from s2l_model.tracking.refine import BLOCK_FRAMES, Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
 from s2l_model.tracking.topology import landmark_set, mesh_triangles
 from s2l_model.tracking.track import track_video
@@ -87,13 +88,18 @@ def _ranges(ranges: list[tuple[int, int]], fps: Fraction) -> list[dict[str, floa
     ]
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
+def write_png(path: Path, image: np.ndarray) -> None:
+    """An RGB or grey uint8 image as PNG, atomically."""
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    if not cv2.imwrite(str(tmp), image):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"could not write {path}")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _model_depths(tracks: Tracks, frames: np.ndarray) -> np.ndarray:
@@ -113,6 +119,10 @@ def prepare_video(
 ) -> Prepared:
     """Track the speaker and build the canonical geometry; write everything to ``workdir``."""
     out = Path(workdir)
+    info = probe_video(video)
+    assert info.video is not None
+    if canonical_frame is not None and canonical_frame >= info.video.n_frames:
+        raise InputError(f"--canonical-frame {canonical_frame}: the video has {info.video.n_frames} frames")
     out.mkdir(parents=True, exist_ok=True)
 
     def progress(stage: str) -> Callable[[int, int], None] | None:
@@ -128,11 +138,10 @@ def prepare_video(
             f"--canonical-frame {canonical_frame}: choose a frame in 0..{n - 1} where the face is seen"
         )
 
-    landmarks = read_rows(tracks.landmarks_path, 0, n)[..., :2] if n <= 20000 else None
     frontal = np.full(n, np.nan)
-    for start in range(0, n, 4096):
-        stop = min(n, start + 4096)
-        lm = landmarks[start:stop] if landmarks is not None else read_rows(tracks.landmarks_path, start, stop)
+    for start in range(0, n, BLOCK_FRAMES):  # a block at a time: memory stays flat in video length
+        stop = min(n, start + BLOCK_FRAMES)
+        lm = read_rows(tracks.landmarks_path, start, stop)
         ok = tracks.usable[start:stop]
         if ok.any():
             idx = np.flatnonzero(ok) + start
@@ -174,26 +183,24 @@ def prepare_video(
     mask = soft_mask(box, size)
 
     # Write: arrays, pictures, and the json that explains them.
-    np.savez(
-        out / "poses.npz",
-        rotations=tracks.rotations,
-        translations=tracks.translations,
-        usable=tracks.usable,
-        found=raw.found,
-        head_model=tracks.model.points,
-        stable=tracks.model.stable,
-    )
-    np.savez(
-        out / "frames.npz",
-        sharpness=tracks.sharpness,
-        mouth_open=tracks.mouth_open,
-        frontal_deg=frontal,
-    )
-    np.save(out / "canonical_depth.npy", depth.depth)
-    _write_png(out / "canonical.png", image)
-    _write_png(out / "face_mask.png", depth.face_mask.astype(np.uint8) * 255)
-    _write_png(out / "head_mask.png", depth.head_mask.astype(np.uint8) * 255)
-    _write_png(out / "mouth_mask.png", np.round(mask * 255).astype(np.uint8))
+    with atomic_output(out / "poses.npz") as tmp:
+        np.savez(
+            tmp,
+            rotations=tracks.rotations,
+            translations=tracks.translations,
+            usable=tracks.usable,
+            found=raw.found,
+            head_model=tracks.model.points,
+            stable=tracks.model.stable,
+        )
+    with atomic_output(out / "frames.npz") as tmp:
+        np.savez(tmp, sharpness=tracks.sharpness, mouth_open=tracks.mouth_open, frontal_deg=frontal)
+    with atomic_output(out / "canonical_depth.npy") as tmp:
+        np.save(tmp, depth.depth)
+    write_png(out / "canonical.png", image)
+    write_png(out / "face_mask.png", depth.face_mask.astype(np.uint8) * 255)
+    write_png(out / "head_mask.png", depth.head_mask.astype(np.uint8) * 255)
+    write_png(out / "mouth_mask.png", np.round(mask * 255).astype(np.uint8))
     plan = tracks.plan
     info = {
         "format_version": FORMAT_VERSION,
@@ -222,9 +229,7 @@ def prepare_video(
         "interpolated": _ranges(plan.interpolated, raw.fps),
         "excluded": _ranges(plan.excluded, raw.fps),
     }
-    tmp = out / ".geometry.json.partial"
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, out / "geometry.json")
+    write_json(out / "geometry.json", info)  # last: its presence marks a complete work folder
     return Prepared(
         workdir=out,
         video=Path(video),
