@@ -6,10 +6,15 @@ A crash, an error or Ctrl-C never leaves a half-written file at the target path.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
 
 from s2l_model.errors import InputError
 
@@ -59,3 +64,17 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = True) -> It
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """An RGB or grey uint8 image as PNG, atomically."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    with atomic_output(path) as tmp:
+        if not cv2.imwrite(str(tmp), image):
+            raise OSError(f"could not write {path}")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")

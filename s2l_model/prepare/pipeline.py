@@ -13,15 +13,12 @@ Work folder contents (all plain data: .npy/.json/.png, no pickle):
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import cv2
 import numpy as np
 
 from s2l_model import __version__
@@ -29,7 +26,8 @@ from s2l_model.errors import InputError
 from s2l_model.geometry.canonical import CanonicalChoice, choose_canonical, frontal_angles
 from s2l_model.geometry.depth import CanonicalDepth, canonical_depth
 from s2l_model.geometry.mouth import MouthBox, lip_indices, mouth_box, soft_mask
-from s2l_model.media import atomic_output, iter_frames, probe_video
+from s2l_model.media import iter_frames, probe_video
+from s2l_model.media.atomic import atomic_output, write_json, write_png
 from s2l_model.prepare.gamem import Geometry
 from s2l_model.tracking.refine import BLOCK_FRAMES, Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
@@ -86,20 +84,6 @@ def _ranges(ranges: list[tuple[int, int]], fps: Fraction) -> list[dict[str, floa
         {"start_frame": a, "stop_frame": b, "start_s": seconds(a, fps), "stop_s": seconds(b, fps)}
         for a, b in ranges
     ]
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """An RGB or grey uint8 image as PNG, atomically."""
-    if image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    with atomic_output(path) as tmp:
-        if not cv2.imwrite(str(tmp), image):
-            raise OSError(f"could not write {path}")
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _model_depths(tracks: Tracks, frames: np.ndarray) -> np.ndarray:

@@ -1,0 +1,386 @@
+"""Evaluate a video: against its truth (full-reference metrics) or on its own (sharpness and sync).
+
+One streaming pass over the frames of both videos computes every per-frame figure; the face mesh runs in
+a pass of its own per video first (its landmarks define the mouth region and give LMD and the mouth
+opening for sync). Memory stays flat in the video length except for the optional SyncNet face crops.
+"""
+
+from __future__ import annotations
+
+import heapq
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from s2l_model.errors import InputError
+from s2l_model.media import Speech, iter_frames, load_speech, probe_video
+from s2l_model.media.probe import MediaInfo, check_input_file
+from s2l_model.metrics.cpbd import cpbd
+from s2l_model.metrics.image import psnr, ssim
+from s2l_model.metrics.landmarks import MouthRegions, found_mask, lmd, mouth_regions
+from s2l_model.metrics.phones import lip_targets, recognise_phones
+from s2l_model.metrics.stlpips import Backbone, stlpips_distance
+from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync
+from s2l_model.metrics.syncnet import FACE_SIZE, LseResult, load_syncnet, lse_scores
+from s2l_model.tracking.mesh import FaceBox
+from s2l_model.tracking.refine import mouth_opening
+from s2l_model.tracking.store import read_rows
+from s2l_model.tracking.topology import N_LANDMARKS
+from s2l_model.tracking.track import track_video
+
+StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
+
+BATCH = 16  # frames per metric batch
+CPBD_MIN_SIDE = 128  # two CPBD blocks each way, so the mouth CPBD averages over more than one block
+CPU_FRAME_LPIPS_SAMPLES = 32  # whole-frame ST-LPIPS costs ~0.5 s per 512^2 frame on a CPU core pair
+SYNCNET_FACE_SCALE = 1.3  # crop side / landmark box side: the whole face with a margin, as SyncNet saw it
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    lpips_backbone: Backbone = "alex"
+    # whole-frame ST-LPIPS on this many evenly spaced frames; 0 = all; None = all on a GPU, else 32
+    frame_lpips_samples: int | None = None
+    worst_frames: int = 6
+    phones: bool = True  # English phone-class sync (pocketsphinx en-us)
+    syncnet: Path | None = None  # public SyncNet weights for LSE-C / LSE-D
+    device: str = "cpu"
+    max_frames: int | None = None
+
+
+@dataclass
+class WorstFrame:
+    index: int
+    value: float  # the figure that ranked it (mouth PSNR, or mouth CPBD without a reference)
+    prediction: np.ndarray  # RGB crop around the mouth region
+    truth: np.ndarray | None
+
+
+@dataclass
+class Evaluation:
+    mode: str  # "reference" (prediction vs truth) or "no-reference"
+    prediction: Path
+    reference: Path | None
+    speech: str  # where the speech for sync came from
+    fps: float
+    width: int
+    height: int
+    region: str  # the mouth region's definition, for reports
+    columns: dict[str, np.ndarray]  # per-frame figures, NaN where undefined
+    sync: dict[str, SyncScore] = field(default_factory=dict)  # "prediction/envelope", "truth/phones", ...
+    lse: dict[str, LseResult] = field(default_factory=dict)  # "prediction", "truth"
+    worst: list[WorstFrame] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lpips_backbone: str = "alex"
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.columns["frame"])
+
+    def mean(self, column: str) -> float:
+        values = self.columns.get(column)
+        if values is None or not np.isfinite(values).any():
+            return float("nan")
+        return float(np.nanmean(values))
+
+    def count(self, column: str) -> int:
+        values = self.columns.get(column)
+        return 0 if values is None else int(np.isfinite(values).sum())
+
+
+def _landmarks(video: Path, workdir: Path, n_frames: int, on_progress: Callable[[int, int], None] | None):
+    """(n, 478, 3) raw face-mesh landmarks, NaN where no face (all NaN when the video has none)."""
+    try:
+        track = track_video(video, workdir, max_frames=n_frames, on_progress=on_progress)
+    except InputError as error:
+        if "no face found" not in str(error):
+            raise
+        return np.full((n_frames, N_LANDMARKS, 3), np.nan, np.float32), False
+    rows = read_rows(track.landmarks_path, 0, n_frames)
+    if len(rows) < n_frames:  # the decoder gave fewer frames than the container announced
+        rows = np.concatenate([rows, np.full((n_frames - len(rows), N_LANDMARKS, 3), np.nan, np.float32)])
+    return rows, True
+
+
+def _speech_for(
+    speech: Path | None, prediction: MediaInfo, reference: MediaInfo | None
+) -> tuple[Speech | None, str]:
+    if speech is not None:
+        return load_speech(check_input_file(speech)), str(speech)
+    for info, role in ((prediction, "prediction"), (reference, "truth")):
+        if info is not None and info.has_audio:
+            return load_speech(info.path), f"the {role}'s own audio track ({info.path.name})"
+    return None, "none (no audio track and no --speech)"
+
+
+def _context_crop(frame: np.ndarray, regions: MouthRegions, index: int) -> np.ndarray:
+    """The mouth region with as much context again around it, for the worst-frame pictures."""
+    return regions.crop_around(frame, index, 2 * regions.width, 2 * regions.height).copy()
+
+
+def _cpbd_crop(frame: np.ndarray, regions: MouthRegions, index: int) -> np.ndarray:
+    """The mouth region grown to at least CPBD_MIN_SIDE a side: CPBD scores whole 64-px blocks only."""
+    width, height = max(regions.width, CPBD_MIN_SIDE), max(regions.height, CPBD_MIN_SIDE)
+    return regions.crop_around(frame, index, width, height)
+
+
+def _face_crop(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """A FACE_SIZE square face crop for SyncNet (black outside the frame; grey without a face)."""
+    if np.isnan(landmarks[:, :2]).any():
+        return np.full((FACE_SIZE, FACE_SIZE, 3), 128, np.uint8)
+    box = FaceBox.around(landmarks)
+    cx, cy = box.centre
+    half = SYNCNET_FACE_SCALE * box.size / 2
+    src = np.float32([[cx - half, cy - half], [cx + half, cy - half], [cx - half, cy + half]])
+    dst = np.float32([[0, 0], [FACE_SIZE, 0], [0, FACE_SIZE]])
+    return cv2.warpAffine(
+        frame, cv2.getAffineTransform(src, dst), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_AREA
+    )
+
+
+def _frames(video: Path, info: MediaInfo, n: int) -> Iterator[np.ndarray]:
+    yield from iter_frames(video, info=info, max_frames=n)
+
+
+def evaluate_videos(
+    prediction: Path,
+    reference: Path | None = None,
+    *,
+    speech: Path | None = None,
+    config: EvaluateConfig | None = None,
+    on_stage: StageFn | None = None,
+) -> Evaluation:
+    """All metrics for ``prediction`` (and against ``reference`` when given). See ``Evaluation``."""
+    config = config or EvaluateConfig()
+    pred_info = probe_video(check_input_file(prediction))
+    ref_info = probe_video(check_input_file(reference)) if reference is not None else None
+    assert pred_info.video is not None
+    pv = pred_info.video
+    notes: list[str] = []
+    n = pv.n_frames
+    if ref_info is not None:
+        rv = ref_info.video
+        assert rv is not None
+        if abs(float(pv.fps) - float(rv.fps)) > 1e-3:
+            raise InputError(
+                f"frame rates differ: prediction {float(pv.fps):g} fps, truth {float(rv.fps):g} fps"
+            )
+        if (pv.width, pv.height) != (rv.width, rv.height):
+            raise InputError(
+                f"frame sizes differ: prediction {pv.width}x{pv.height}, truth {rv.width}x{rv.height} "
+                "(compare videos of the same size)"
+            )
+        if rv.n_frames != pv.n_frames:
+            notes.append(
+                f"frame counts differ (prediction {pv.n_frames}, truth {rv.n_frames}): "
+                f"the first {min(pv.n_frames, rv.n_frames)} frames are compared"
+            )
+        n = min(n, rv.n_frames)
+    if config.max_frames is not None:
+        n = min(n, config.max_frames)
+    if n < 1:
+        raise InputError(f"{prediction.name} has no frames to evaluate")
+    fps = float(pv.fps)
+
+    def progress(stage: str) -> Callable[[int, int], None] | None:
+        return None if on_stage is None else (lambda done, total: on_stage(stage, done, total))
+
+    with tempfile.TemporaryDirectory(prefix="s2l-eval-") as tmp:
+        (Path(tmp) / "p").mkdir()
+        pred_lm, pred_face = _landmarks(prediction, Path(tmp) / "p", n, progress("tracking prediction"))
+        ref_lm = None
+        if reference is not None:
+            (Path(tmp) / "r").mkdir()
+            ref_lm, ref_face = _landmarks(reference, Path(tmp) / "r", n, progress("tracking truth"))
+            if not ref_face:
+                raise InputError(f"no face found in the truth video {reference.name}: no mouth region")
+    if not pred_face:
+        if reference is None:
+            raise InputError(f"no face found in {prediction.name}")
+        notes.append("no face found in the prediction: LMD and its sync are undefined")
+    regions = mouth_regions(ref_lm if ref_lm is not None else pred_lm, pv.width, pv.height)
+
+    measured = _frame_pass(prediction, pred_info, reference, ref_info, n, regions, pred_lm, config, progress)
+    columns = {"frame": np.arange(n, dtype=np.float64), "time_s": np.arange(n) / fps, **measured.columns}
+    columns["opening"] = mouth_opening(pred_lm).astype(np.float64)
+    if ref_lm is not None:
+        columns["lmd_px"], columns["lmd_iod"] = lmd(pred_lm, ref_lm)
+        columns["opening_truth"] = mouth_opening(ref_lm).astype(np.float64)
+    frames_with_face = int(found_mask(pred_lm).sum())
+    if pred_face and frames_with_face < n:
+        notes.append(
+            f"no face in {n - frames_with_face} of {n} prediction frames (excluded from LMD and sync)"
+        )
+
+    spoken, speech_source = _speech_for(speech, pred_info, ref_info)
+    evaluation = Evaluation(
+        mode="reference" if reference is not None else "no-reference",
+        prediction=prediction,
+        reference=reference,
+        speech=speech_source,
+        fps=fps,
+        width=pv.width,
+        height=pv.height,
+        region=regions.describe(),
+        columns=columns,
+        worst=measured.worst,
+        notes=notes,
+        lpips_backbone=config.lpips_backbone,
+    )
+    if spoken is None:
+        notes.append("sync not measured: no speech (the videos have no audio track; pass --speech)")
+        return evaluation
+    _sync(evaluation, spoken, config, on_stage)
+    if config.syncnet is not None:
+        _syncnet(evaluation, measured.faces, spoken, config, on_stage)
+    return evaluation
+
+
+def _sync(evaluation: Evaluation, speech: Speech, config: EvaluateConfig, on_stage: StageFn | None) -> None:
+    fps, n = evaluation.fps, evaluation.n_frames
+    roles = [("prediction", evaluation.columns["opening"])]
+    if "opening_truth" in evaluation.columns:
+        roles.append(("truth", evaluation.columns["opening_truth"]))
+    if on_stage:
+        on_stage("sync", 0, 1)
+    targets = lip_targets(recognise_phones(speech), fps, n) if config.phones else None
+    for role, opening in roles:
+        evaluation.sync[f"{role}/envelope"] = envelope_sync(opening, speech, fps)
+        if targets is not None:
+            evaluation.sync[f"{role}/phones"] = phone_sync(opening, speech, fps, targets=targets)
+    if speech.duration * fps < n - 1:
+        evaluation.notes.append(
+            f"the speech ({speech.duration:.2f} s) is shorter than the video ({n / fps:.2f} s): "
+            "sync uses the frames it covers"
+        )
+    if on_stage:
+        on_stage("sync", 1, 1)
+
+
+def _syncnet(
+    evaluation: Evaluation,
+    faces: dict[str, list[np.ndarray]],
+    speech: Speech,
+    config: EvaluateConfig,
+    on_stage: StageFn | None,
+) -> None:
+    assert config.syncnet is not None
+    net = load_syncnet(config.syncnet).to(config.device)
+    for done, (role, crops) in enumerate(faces.items()):
+        if on_stage:
+            on_stage("SyncNet", done, len(faces))
+        evaluation.lse[role] = lse_scores(
+            net, np.stack(crops), speech.samples, speech.sample_rate, evaluation.fps, device=config.device
+        )
+    if on_stage:
+        on_stage("SyncNet", len(faces), len(faces))
+
+
+@dataclass
+class _FramePass:
+    columns: dict[str, np.ndarray]
+    worst: list[WorstFrame]
+    faces: dict[str, list[np.ndarray]]  # SyncNet face crops per role (empty without --syncnet)
+
+
+def _frame_pass(
+    prediction: Path,
+    pred_info: MediaInfo,
+    reference: Path | None,
+    ref_info: MediaInfo | None,
+    n: int,
+    regions: MouthRegions,
+    pred_landmarks: np.ndarray,
+    config: EvaluateConfig,
+    progress: Callable[[str], Callable[[int, int], None] | None],
+) -> _FramePass:
+    """Every per-frame image figure in one decode of each video, a batch of frames at a time."""
+    has_ref = reference is not None
+    names = ["cpbd_mouth", "cpbd_frame"]
+    if has_ref:
+        names += ["psnr_mouth", "psnr_frame", "ssim_mouth", "ssim_frame", "stlpips_mouth", "stlpips_frame"]
+        names += ["cpbd_mouth_truth", "cpbd_frame_truth"]
+    columns: dict[str, np.ndarray] = {name: np.full(n, np.nan) for name in names}
+    samples = config.frame_lpips_samples
+    if samples is None:
+        samples = 0 if config.device.startswith("cuda") else CPU_FRAME_LPIPS_SAMPLES
+    lpips_every = n if samples <= 0 else samples
+    frame_lpips = set(np.unique(np.linspace(0, n - 1, min(n, lpips_every)).round().astype(int)).tolist())
+    worst: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []  # a max-heap via negated ranks
+    faces: dict[str, list[np.ndarray]] = {"prediction": []} if config.syncnet else {}
+    if config.syncnet and has_ref:
+        faces["truth"] = []
+    # the truth's landmarks are not needed here: SyncNet crops of the truth use the same mouth-centred
+    # boxes as the prediction's (both show the same head in the same place)
+    update = progress("comparing frames" if has_ref else "measuring frames")
+    pred_frames = _frames(prediction, pred_info, n)
+    ref_frames = _frames(reference, ref_info, n) if has_ref else None  # type: ignore[arg-type]
+    device = torch.device(config.device)
+    done = 0
+    while done < n:
+        batch_p: list[np.ndarray] = []
+        batch_r: list[np.ndarray] = []
+        for frame in pred_frames:
+            batch_p.append(frame)
+            if ref_frames is not None:
+                batch_r.append(next(ref_frames))
+            if len(batch_p) == BATCH or done + len(batch_p) == n:
+                break
+        if not batch_p:
+            break  # the decoder delivered fewer frames than announced: the rest stays NaN
+        idx = np.arange(done, done + len(batch_p))
+        mouths_p = np.stack([regions.crop(f, i) for f, i in zip(batch_p, idx, strict=True)])
+        for k, i in enumerate(idx):
+            columns["cpbd_mouth"][i] = cpbd(_cpbd_crop(batch_p[k], regions, i))
+            columns["cpbd_frame"][i] = cpbd(batch_p[k])
+            for role, frames in (("prediction", batch_p), ("truth", batch_r)):
+                if role in faces:
+                    faces[role].append(_face_crop(frames[k], pred_landmarks[i]))
+        if has_ref:
+            mouths_r = np.stack([regions.crop(f, i) for f, i in zip(batch_r, idx, strict=True)])
+            full_p, full_r = np.stack(batch_p), np.stack(batch_r)
+            columns["psnr_mouth"][idx] = psnr(mouths_p, mouths_r)
+            columns["psnr_frame"][idx] = psnr(full_p, full_r)
+            columns["ssim_mouth"][idx] = ssim(mouths_p, mouths_r)
+            columns["ssim_frame"][idx] = ssim(full_p, full_r)
+            tp, tr = torch.from_numpy(mouths_p).to(device), torch.from_numpy(mouths_r).to(device)
+            columns["stlpips_mouth"][idx] = (
+                stlpips_distance(tp, tr, backbone=config.lpips_backbone).cpu().numpy()
+            )
+            chosen = [k for k, i in enumerate(idx) if int(i) in frame_lpips]
+            if chosen:
+                fp = torch.from_numpy(full_p[chosen]).to(device)
+                fr = torch.from_numpy(full_r[chosen]).to(device)
+                dist = stlpips_distance(fp, fr, backbone=config.lpips_backbone, batch=1).cpu().numpy()
+                columns["stlpips_frame"][idx[chosen]] = dist
+            for k, i in enumerate(idx):
+                columns["cpbd_mouth_truth"][i] = cpbd(_cpbd_crop(batch_r[k], regions, i))
+                columns["cpbd_frame_truth"][i] = cpbd(batch_r[k])
+        rank = columns["psnr_mouth" if has_ref else "cpbd_mouth"]
+        for k, i in enumerate(idx):
+            if not np.isfinite(rank[i]):
+                continue
+            entry = (-float(rank[i]), int(i), batch_p[k], batch_r[k] if has_ref else None)
+            if len(worst) < config.worst_frames:
+                heapq.heappush(worst, entry)
+            elif entry[0] > worst[0][0]:
+                heapq.heapreplace(worst, entry)
+        done += len(batch_p)
+        if update:
+            update(done, n)
+    ordered = sorted(worst, key=lambda e: (-e[0], e[1]))  # lowest figure first
+    pictures = [
+        WorstFrame(
+            index=i,
+            value=-neg,
+            prediction=_context_crop(fp, regions, i),
+            truth=None if fr is None else _context_crop(fr, regions, i),
+        )
+        for neg, i, fp, fr in ordered
+    ]
+    return _FramePass(columns, pictures, faces)
