@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -72,16 +71,7 @@ def prepare_cmd(
         raise InputError(f"{workdir} already holds a prepared video (pass --force to replace it)")
     report = Reporter(json_out)
     started = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        current: dict[str, Any] = {"name": None, "update": None}
-
-        def on_stage(name: str, done: int, total: int) -> None:
-            if current["name"] != name:
-                stack.close()
-                current["name"] = name
-                current["update"] = stack.enter_context(report.stage(name, total))
-            current["update"](done, total)
-
+    with report.stages() as on_stage:
         prepared = prepare_video(
             video, workdir, face_number=face, canonical_frame=canonical_frame, on_stage=on_stage
         )

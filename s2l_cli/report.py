@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -78,6 +79,22 @@ class Reporter:
             raise
         if progress is not None:
             progress.stop()
+
+    @contextmanager
+    def stages(self) -> Iterator[Callable[[str, int, int], None]]:
+        """A library ``on_stage(name, done, total)`` callback: one bar per stage, each closed when the next
+        one starts (and all of them when the block ends)."""
+        with contextlib.ExitStack() as stack:
+            current: dict[str, Any] = {"name": None, "update": None}
+
+            def on_stage(name: str, done: int, total: int) -> None:
+                if current["name"] != name:
+                    stack.close()
+                    current["name"] = name
+                    current["update"] = stack.enter_context(self.stage(name, total))
+                current["update"](done, total)
+
+            yield on_stage
 
     def result(self, message: str, **fields: Any) -> None:
         if self.json_mode:

@@ -25,7 +25,7 @@ from s2l_model.metrics.image import psnr, ssim
 from s2l_model.metrics.landmarks import MouthRegions, found_mask, lmd, mouth_regions
 from s2l_model.metrics.phones import lip_targets, recognise_phones
 from s2l_model.metrics.stlpips import Backbone, stlpips_distance
-from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync
+from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync, speech_envelope
 from s2l_model.metrics.syncnet import FACE_SIZE, LseResult, load_syncnet, lse_scores
 from s2l_model.tracking.mesh import FaceBox
 from s2l_model.tracking.refine import mouth_opening
@@ -249,6 +249,7 @@ def _sync(evaluation: Evaluation, speech: Speech, config: EvaluateConfig, on_sta
     if on_stage:
         on_stage("sync", 0, 1)
     targets = lip_targets(recognise_phones(speech), fps, n) if config.phones else None
+    evaluation.columns["speech_db"] = speech_envelope(speech, fps, n)
     for role, opening in roles:
         evaluation.sync[f"{role}/envelope"] = envelope_sync(opening, speech, fps)
         if targets is not None:

@@ -84,7 +84,9 @@ def mouth_regions(reference: np.ndarray, frame_width: int, frame_height: int) ->
     # even sizes so a 2x2 chroma subsampling boundary never splits the box; at least SSIM's 11 px window
     width = min(frame_width, max(12, 2 * round(REGION_WIDTH_PER_MOUTH * mouth_width / 2)))
     height = min(frame_height, max(12, 2 * round(REGION_HEIGHT_PER_MOUTH * mouth_width / 2)))
-    centres = _nearest_valid(np.nanmean(reference[:, lip_points(), :2], axis=1), valid)
+    centres = np.zeros((len(reference), 2))
+    centres[valid] = reference[valid][:, lip_points(), :2].mean(axis=1)
+    centres = _nearest_valid(centres, valid)
     x0 = np.clip(np.round(centres[:, 0] - width / 2), 0, frame_width - width).astype(int)
     y0 = np.clip(np.round(centres[:, 1] - height / 2), 0, frame_height - height).astype(int)
     return MouthRegions(x0=x0, y0=y0, width=width, height=height)
