@@ -157,3 +157,61 @@ def test_command_json_and_bad_input(sample_speaker, degraded_sample, make_video,
     assert_one_line_error(mismatch, "frame sizes differ")
     missing = run_s2l("evaluate", "--pred", str(tmp_path / "nope.mp4"))
     assert_one_line_error(missing, "nope.mp4")
+
+
+def test_syncnet_weights_give_lse_rows(sample_speaker, degraded_sample, tmp_path):
+    """--syncnet runs the whole LSE path; random weights stand in for the public file (not available)."""
+    import torch
+
+    from s2l_model.metrics.syncnet import SyncNet
+
+    torch.manual_seed(0)
+    weights = tmp_path / "syncnet_v2.model"
+    torch.save(SyncNet().state_dict(), weights)
+    config = EvaluateConfig(max_frames=12, phones=False, frame_lpips_samples=1, syncnet=weights)
+    result = evaluate_videos(
+        degraded_sample, sample_speaker.video, speech=sample_speaker.speech, config=config
+    )
+    assert set(result.lse) == {"prediction", "truth"}
+    assert all(np.isfinite(r.lse_d) and np.isfinite(r.lse_c) for r in result.lse.values())
+    variants = [r.variant for r in summary_rows(result) if r.metric == "Sync"]
+    assert any(v.startswith("LSE-C") for v in variants) and any(v.startswith("LSE-D") for v in variants)
+
+
+class _TruthRenderer:
+    """Gives back the source's own frames: a perfect renderer."""
+
+    def __init__(self, video: Path, reverse: bool = False) -> None:
+        self.video, self.reverse = video, reverse
+        self.speech_seconds = 0.0
+
+    def render(self, frames, speech):
+        self.speech_seconds = speech.duration
+        fps = probe_video(self.video).video.fps
+        images = list(iter_frames(self.video, start=float(frames.start / fps), max_frames=len(frames)))
+        yield from (images[::-1] if self.reverse else images)
+
+
+def test_heldout_protocol_renders_the_last_tenth_with_its_speech(sample_speaker, tmp_path):
+    from s2l_model.evaluate.heldout import evaluate_heldout, heldout_range
+
+    info = probe_video(sample_speaker.video)
+    frames = heldout_range(info.video.n_frames, 0.1)
+    assert frames == range(180, 200)  # 8 s at 25 fps: the last 20 frames
+    config = EvaluateConfig(phones=False, frame_lpips_samples=2)
+    perfect = _TruthRenderer(sample_speaker.video)
+    (tmp_path / "a").mkdir()
+    result = evaluate_heldout(sample_speaker.video, frames, perfect, tmp_path / "a", config=config)
+    assert perfect.speech_seconds == pytest.approx(20 / 25, abs=1e-3)  # the speech under those frames
+    assert result.n_frames == 20
+    assert np.all(result.columns["psnr_frame"] == PSNR_CAP_DB)  # FFV1 on both sides: lossless
+    assert np.all(result.columns["lmd_px"] == 0)
+    (tmp_path / "b").mkdir()
+    backwards = evaluate_heldout(
+        sample_speaker.video,
+        frames,
+        _TruthRenderer(sample_speaker.video, reverse=True),
+        tmp_path / "b",
+        config=config,
+    )
+    assert backwards.mean("psnr_mouth") < 60 and backwards.mean("lmd_px") > 0.1

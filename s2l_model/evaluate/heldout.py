@@ -1,0 +1,72 @@
+"""The held-out protocol: re-render a range of a speaker's own video from its real speech, compare.
+
+The paper trains on the first 90 % of each video and evaluates on the last 10 %. Any renderer that turns
+frame indices plus the speech under them into frames can be measured this way; the profile's renderer
+(``s2l evaluate SPEAKER.prof``) is one. Both sides are written losslessly (FFV1) with the same speech, so
+the comparison sees the renderer's errors and no codec's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from s2l_model.errors import InputError
+from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn, evaluate_videos
+from s2l_model.media import Speech, VideoWriter, iter_frames, load_speech, probe_video
+
+
+class FrameRenderer(Protocol):
+    def render(self, frames: Sequence[int], speech: Speech) -> Iterator[np.ndarray]:
+        """One RGB frame at the source resolution for each index of ``frames`` (in order); ``speech`` is the
+        source's speech from the first index's start to the last one's end."""
+        ...
+
+
+def heldout_range(n_frames: int, fraction: float) -> range:
+    """The last ``fraction`` of the frames (at least one), as the paper's 90/10 split holds out."""
+    if not 0 < fraction < 1:
+        raise InputError(f"held-out fraction must be between 0 and 1, got {fraction}")
+    count = max(1, round(n_frames * fraction))
+    return range(n_frames - count, n_frames)
+
+
+def evaluate_heldout(
+    video: Path,
+    frames: range,
+    renderer: FrameRenderer,
+    workdir: Path,
+    *,
+    config: EvaluateConfig | None = None,
+    on_stage: StageFn | None = None,
+) -> Evaluation:
+    """Render ``frames`` of ``video`` with ``renderer``, write both sides to ``workdir``, compare them."""
+    info = probe_video(video)
+    assert info.video is not None
+    v = info.video
+    if frames.step != 1 or not frames or frames.start < 0 or frames.stop > v.n_frames:
+        raise InputError(f"held-out frames {frames.start}-{frames.stop - 1} are not inside {video.name}")
+    fps = v.fps
+    start_s, stop_s = frames.start / fps, frames.stop / fps
+    full = load_speech(video)
+    rate = full.sample_rate
+    speech = Speech(full.samples[round(start_s * rate) : round(stop_s * rate)], rate)
+    truth, prediction = workdir / "truth.mkv", workdir / "prediction.mkv"
+    size = (v.width, v.height)
+    n = len(frames)
+    with VideoWriter(truth, fps=fps, size=size, codec="ffv1", audio=speech, n_frames=n) as writer:
+        for done, frame in enumerate(iter_frames(video, info=info, start=float(start_s), max_frames=n), 1):
+            writer.write(frame)
+            if on_stage:
+                on_stage("cutting truth", done, n)
+    with VideoWriter(prediction, fps=fps, size=size, codec="ffv1", audio=speech, n_frames=n) as writer:
+        for done, frame in enumerate(renderer.render(frames, speech), 1):
+            if frame.shape != (v.height, v.width, 3):
+                raise ValueError(f"renderer gave a {frame.shape} frame for a {v.width}x{v.height} video")
+            writer.write(frame)
+            if on_stage:
+                on_stage("rendering held-out frames", done, n)
+    return evaluate_videos(prediction, truth, config=config, on_stage=on_stage)
