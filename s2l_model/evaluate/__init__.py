@@ -1,5 +1,14 @@
 """Evaluation: the paper's metrics on a prediction against its truth, or on a prediction alone."""
 
 from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, WorstFrame, evaluate_videos
+from s2l_model.evaluate.heldout import FrameRenderer, evaluate_heldout, heldout_range
 
-__all__ = ["EvaluateConfig", "Evaluation", "WorstFrame", "evaluate_videos"]
+__all__ = [
+    "EvaluateConfig",
+    "Evaluation",
+    "FrameRenderer",
+    "WorstFrame",
+    "evaluate_heldout",
+    "evaluate_videos",
+    "heldout_range",
+]
