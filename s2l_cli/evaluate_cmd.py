@@ -114,7 +114,6 @@ def evaluate_cmd(
     from s2l_model.evaluate import EvaluateConfig, evaluate_videos
     from s2l_model.evaluate.report import (
         check_report_folder,
-        finite_or_none,
         format_value,
         summary_rows,
         write_report,
@@ -155,19 +154,11 @@ def evaluate_cmd(
         "frames": evaluation.n_frames,
         "seconds": round(seconds, 2),
         "report": None if folder is None else str(folder / "report.html"),
-        "summary": [
-            {
-                "metric": r.metric,
-                "variant": r.variant,
-                "prediction": finite_or_none(r.prediction),
-                "truth": finite_or_none(r.truth),
-            }
-            for r in rows
-        ],
+        "summary": [r.to_dict() for r in rows],
         "notes": evaluation.notes,
     }
     if not json_out:
-        has_truth_column = any(finite_or_none(r.truth) is not None for r in rows)
+        has_truth_column = any(r.to_dict()["truth"] is not None for r in rows)
         table = Table(title=f"{pred.name}: {evaluation.n_frames} frames, {evaluation.mode}")
         table.add_column("metric")
         table.add_column("variant")

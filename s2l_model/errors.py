@@ -18,6 +18,10 @@ class InputError(S2LError):
     exit_code = 2
 
 
+class NoFaceError(InputError):
+    """No face anywhere in a video: bad input for tracking, an undefined figure for evaluation."""
+
+
 class ProcessingError(S2LError):
     """The input was accepted but the job failed (e.g. the encoder died)."""
 

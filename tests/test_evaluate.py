@@ -112,6 +112,14 @@ def test_report_files_are_complete_and_every_link_resolves(sample_speaker, degra
     assert len((folder / "summary.csv").read_text().splitlines()) == 1 + len(summary_rows(result))
     with pytest.raises(Exception, match="already exists"):
         write_report(result, folder)
+    write_report(result, folder, overwrite=True)  # an earlier report may be replaced
+    assert (folder / "report.html").is_file()
+    other = tmp_path / "my_documents"
+    other.mkdir()
+    (other / "thesis.txt").write_text("keep me")
+    with pytest.raises(Exception, match="not an s2l report"):
+        write_report(result, other, overwrite=True)
+    assert (other / "thesis.txt").read_text() == "keep me"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report.")]  # no temporary left
 
 
@@ -215,3 +223,17 @@ def test_heldout_protocol_renders_the_last_tenth_with_its_speech(sample_speaker,
         config=config,
     )
     assert backwards.mean("psnr_mouth") < 60 and backwards.mean("lmd_px") > 0.1
+
+
+def test_prediction_without_a_face_is_measured_not_refused(sample_speaker, tmp_path):
+    info = probe_video(sample_speaker.video)
+    blank = tmp_path / "blank.mp4"
+    size = (info.video.width, info.video.height)
+    with VideoWriter(blank, fps=info.video.fps, size=size, preset="ultrafast", n_frames=10) as writer:
+        for _ in range(10):
+            writer.write(np.full((size[1], size[0], 3), 90, np.uint8))
+    config = EvaluateConfig(max_frames=10, phones=False, frame_lpips_samples=1, worst_frames=0)
+    result = evaluate_videos(blank, sample_speaker.video, speech=sample_speaker.speech, config=config)
+    assert any("no face found in the prediction" in note for note in result.notes)
+    assert np.isnan(result.columns["lmd_px"]).all() and np.isfinite(result.columns["psnr_mouth"]).all()
+    assert result.worst == []

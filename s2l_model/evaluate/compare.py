@@ -8,8 +8,9 @@ opening for sync). Memory stays flat in the video length except for the optional
 from __future__ import annotations
 
 import heapq
+import itertools
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from s2l_model.errors import InputError
+from s2l_model.errors import InputError, NoFaceError
 from s2l_model.media import Speech, iter_frames, load_speech, probe_video
 from s2l_model.media.probe import MediaInfo, check_input_file
 from s2l_model.metrics.cpbd import cpbd
@@ -97,9 +98,7 @@ def _landmarks(video: Path, workdir: Path, n_frames: int, on_progress: Callable[
     """(n, 478, 3) raw face-mesh landmarks, NaN where no face (all NaN when the video has none)."""
     try:
         track = track_video(video, workdir, max_frames=n_frames, on_progress=on_progress)
-    except InputError as error:
-        if "no face found" not in str(error):
-            raise
+    except NoFaceError:
         return np.full((n_frames, N_LANDMARKS, 3), np.nan, np.float32), False
     rows = read_rows(track.landmarks_path, 0, n_frames)
     if len(rows) < n_frames:  # the decoder gave fewer frames than the container announced
@@ -141,10 +140,6 @@ def _face_crop(frame: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(
         frame, cv2.getAffineTransform(src, dst), (FACE_SIZE, FACE_SIZE), flags=cv2.INTER_AREA
     )
-
-
-def _frames(video: Path, info: MediaInfo, n: int) -> Iterator[np.ndarray]:
-    yield from iter_frames(video, info=info, max_frames=n)
 
 
 def evaluate_videos(
@@ -205,7 +200,10 @@ def evaluate_videos(
         notes.append("no face found in the prediction: LMD and its sync are undefined")
     regions = mouth_regions(ref_lm if ref_lm is not None else pred_lm, pv.width, pv.height)
 
-    measured = _frame_pass(prediction, pred_info, reference, ref_info, n, regions, pred_lm, config, progress)
+    landmarks = {"prediction": pred_lm} if ref_lm is None else {"prediction": pred_lm, "truth": ref_lm}
+    measured = _frame_pass(
+        prediction, pred_info, reference, ref_info, n, regions, landmarks, config, progress
+    )
     columns = {"frame": np.arange(n, dtype=np.float64), "time_s": np.arange(n) / fps, **measured.columns}
     columns["opening"] = mouth_opening(pred_lm).astype(np.float64)
     if ref_lm is not None:
@@ -248,17 +246,20 @@ def _sync(evaluation: Evaluation, speech: Speech, config: EvaluateConfig, on_sta
         roles.append(("truth", evaluation.columns["opening_truth"]))
     if on_stage:
         on_stage("sync", 0, 1)
+    if speech.duration * fps < n - 1:
+        evaluation.notes.append(
+            f"the speech ({speech.duration:.2f} s) is shorter than the video ({n / fps:.2f} s): "
+            "sync uses the frames it covers"
+        )
+    # Only the speech under the evaluated frames matters (offsets compare frames inside the video), so a
+    # long track under a --max-frames run is not decoded into phones to the end.
+    speech = Speech(speech.samples[: round((n + 1) / fps * speech.sample_rate)], speech.sample_rate)
     targets = lip_targets(recognise_phones(speech), fps, n) if config.phones else None
     evaluation.columns["speech_db"] = speech_envelope(speech, fps, n)
     for role, opening in roles:
         evaluation.sync[f"{role}/envelope"] = envelope_sync(opening, speech, fps)
         if targets is not None:
             evaluation.sync[f"{role}/phones"] = phone_sync(opening, speech, fps, targets=targets)
-    if speech.duration * fps < n - 1:
-        evaluation.notes.append(
-            f"the speech ({speech.duration:.2f} s) is shorter than the video ({n / fps:.2f} s): "
-            "sync uses the frames it covers"
-        )
     if on_stage:
         on_stage("sync", 1, 1)
 
@@ -296,7 +297,7 @@ def _frame_pass(
     ref_info: MediaInfo | None,
     n: int,
     regions: MouthRegions,
-    pred_landmarks: np.ndarray,
+    landmarks: dict[str, np.ndarray],
     config: EvaluateConfig,
     progress: Callable[[str], Callable[[int, int], None] | None],
 ) -> _FramePass:
@@ -312,36 +313,32 @@ def _frame_pass(
         samples = 0 if config.device.startswith("cuda") else CPU_FRAME_LPIPS_SAMPLES
     lpips_every = n if samples <= 0 else samples
     frame_lpips = set(np.unique(np.linspace(0, n - 1, min(n, lpips_every)).round().astype(int)).tolist())
-    worst: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []  # a max-heap via negated ranks
-    faces: dict[str, list[np.ndarray]] = {"prediction": []} if config.syncnet else {}
-    if config.syncnet and has_ref:
-        faces["truth"] = []
-    # the truth's landmarks are not needed here: SyncNet crops of the truth use the same mouth-centred
-    # boxes as the prediction's (both show the same head in the same place)
+    # the K worst frames so far as (-figure, index, crops): the heap's root is the best of them
+    worst: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []
+    faces: dict[str, list[np.ndarray]] = {role: [] for role in landmarks} if config.syncnet else {}
     update = progress("comparing frames" if has_ref else "measuring frames")
-    pred_frames = _frames(prediction, pred_info, n)
-    ref_frames = _frames(reference, ref_info, n) if has_ref else None  # type: ignore[arg-type]
+    pred_frames = iter_frames(prediction, info=pred_info, max_frames=n)
+    if reference is not None:
+        # zip stops at the shorter stream if a decoder delivers fewer frames than announced
+        pairs = zip(pred_frames, iter_frames(reference, info=ref_info, max_frames=n), strict=False)
+    else:
+        pairs = ((frame, None) for frame in pred_frames)
     device = torch.device(config.device)
     done = 0
     while done < n:
-        batch_p: list[np.ndarray] = []
-        batch_r: list[np.ndarray] = []
-        for frame in pred_frames:
-            batch_p.append(frame)
-            if ref_frames is not None:
-                batch_r.append(next(ref_frames))
-            if len(batch_p) == BATCH or done + len(batch_p) == n:
-                break
-        if not batch_p:
-            break  # the decoder delivered fewer frames than announced: the rest stays NaN
-        idx = np.arange(done, done + len(batch_p))
+        batch = list(itertools.islice(pairs, BATCH))
+        if not batch:
+            break  # fewer frames than announced: the rest stays NaN
+        batch_p = [p for p, _ in batch]
+        batch_r = [r for _, r in batch]
+        idx = np.arange(done, done + len(batch))
         mouths_p = np.stack([regions.crop(f, i) for f, i in zip(batch_p, idx, strict=True)])
         for k, i in enumerate(idx):
             columns["cpbd_mouth"][i] = cpbd(_cpbd_crop(batch_p[k], regions, i))
             columns["cpbd_frame"][i] = cpbd(batch_p[k])
             for role, frames in (("prediction", batch_p), ("truth", batch_r)):
                 if role in faces:
-                    faces[role].append(_face_crop(frames[k], pred_landmarks[i]))
+                    faces[role].append(_face_crop(frames[k], landmarks[role][i]))
         if has_ref:
             mouths_r = np.stack([regions.crop(f, i) for f, i in zip(batch_r, idx, strict=True)])
             full_p, full_r = np.stack(batch_p), np.stack(batch_r)
@@ -366,22 +363,18 @@ def _frame_pass(
         for k, i in enumerate(idx):
             if not np.isfinite(rank[i]):
                 continue
-            entry = (-float(rank[i]), int(i), batch_p[k], batch_r[k] if has_ref else None)
+            key = (-float(rank[i]), int(i))
+            if len(worst) == config.worst_frames and (not worst or key[0] <= worst[0][0]):
+                continue  # not among the worst (or no pictures wanted): crop nothing
+            truth = None if batch_r[k] is None else _context_crop(batch_r[k], regions, i)
+            entry = (*key, _context_crop(batch_p[k], regions, i), truth)
             if len(worst) < config.worst_frames:
                 heapq.heappush(worst, entry)
-            elif entry[0] > worst[0][0]:
+            else:
                 heapq.heapreplace(worst, entry)
-        done += len(batch_p)
+        done += len(batch)
         if update:
             update(done, n)
     ordered = sorted(worst, key=lambda e: (-e[0], e[1]))  # lowest figure first
-    pictures = [
-        WorstFrame(
-            index=i,
-            value=-neg,
-            prediction=_context_crop(fp, regions, i),
-            truth=None if fr is None else _context_crop(fr, regions, i),
-        )
-        for neg, i, fp, fr in ordered
-    ]
+    pictures = [WorstFrame(index=i, value=-neg, prediction=p, truth=t) for neg, i, p, t in ordered]
     return _FramePass(columns, pictures, faces)

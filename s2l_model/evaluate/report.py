@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,11 @@ from s2l_model import __version__
 from s2l_model.errors import InputError
 from s2l_model.evaluate.compare import Evaluation
 from s2l_model.media.atomic import current_umask, write_png
+from s2l_model.metrics import finite_or_none
+
+REPORT_MARKERS = ("metrics.json", "report.html")  # what makes a folder an s2l report
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DIFF_GAIN = 4  # the difference pictures are |prediction - truth| x 4, so small errors are visible
 
@@ -40,9 +45,14 @@ class Row:
     truth: float  # the truth's own figure where that makes sense (CPBD, sync), else NaN
     better: str  # "higher" or "lower"
 
-
-def finite_or_none(value: float | None) -> float | None:
-    return float(value) if value is not None and np.isfinite(value) else None
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "variant": self.variant,
+            "prediction": finite_or_none(self.prediction),
+            "truth": finite_or_none(self.truth),
+            "better": self.better,
+        }
 
 
 def summary_rows(evaluation: Evaluation) -> list[Row]:
@@ -125,16 +135,7 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
         "frames": e.n_frames,
         "size": [e.width, e.height],
         "mouth_region": e.region,
-        "summary": [
-            {
-                "metric": r.metric,
-                "variant": r.variant,
-                "prediction": finite_or_none(r.prediction),
-                "truth": finite_or_none(r.truth),
-                "better": r.better,
-            }
-            for r in summary_rows(e)
-        ],
+        "summary": [r.to_dict() for r in summary_rows(e)],
         "sync": {key: score.to_dict() for key, score in e.sync.items()},
         "lse": {
             role: {
@@ -172,10 +173,8 @@ def _cell(value: float, integer: bool = False) -> str:
 
 def _plots(evaluation: Evaluation, folder: Path) -> list[tuple[str, str]]:
     """Per-frame plots as PNG files; returns (relative path, caption) pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
+    # Figure objects without pyplot: no global backend or figure state, no display needed
+    from matplotlib.figure import Figure
 
     e = evaluation
     t = e.columns["time_s"]
@@ -199,7 +198,8 @@ def _plots(evaluation: Evaluation, folder: Path) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     (folder / "plots").mkdir()
     for name, caption, series in panels:
-        fig, axes = plt.subplots(len(series), 1, figsize=(10, 2.2 * len(series)), sharex=True, squeeze=False)
+        fig = Figure(figsize=(10, 2.2 * len(series)))
+        axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)
         for ax, (column, label) in zip(axes[:, 0], series, strict=True):
             ax.plot(t, e.columns[column], lw=0.9, label="prediction")
             if f"{column}_truth" in e.columns:
@@ -210,10 +210,9 @@ def _plots(evaluation: Evaluation, folder: Path) -> list[tuple[str, str]]:
         axes[-1, 0].set_xlabel("time (s)")
         fig.tight_layout()
         fig.savefig(folder / "plots" / f"{name}.png", dpi=90)
-        plt.close(fig)
         out.append((f"plots/{name}.png", caption))
     if e.sync:
-        out.append(_sync_plot(e, folder, plt))
+        out.append(_sync_plot(e, folder, Figure(figsize=(10, 5))))
     return out
 
 
@@ -224,8 +223,8 @@ def _zscore(values: np.ndarray) -> np.ndarray:
     return (values - np.nanmean(values)) / np.nanstd(values)
 
 
-def _sync_plot(e: Evaluation, folder: Path, plt: Any) -> tuple[str, str]:
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 5))
+def _sync_plot(e: Evaluation, folder: Path, fig: Figure) -> tuple[str, str]:
+    top, bottom = fig.subplots(2, 1)
     t = e.columns["time_s"]
     top.plot(t, _zscore(e.columns["opening"]), lw=0.9, label="mouth opening (prediction)")
     if "speech_db" in e.columns:
@@ -244,7 +243,6 @@ def _sync_plot(e: Evaluation, folder: Path, plt: Any) -> tuple[str, str]:
     bottom.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(folder / "plots" / "sync.png", dpi=90)
-    plt.close(fig)
     return "plots/sync.png", "Sync: mouth opening against the speech, and each score over audio offsets"
 
 
@@ -316,8 +314,12 @@ def check_report_folder(folder: str | os.PathLike[str], *, overwrite: bool) -> P
     target = Path(folder)
     if target.exists() and not target.is_dir():
         raise InputError(f"report path is a file, expected a folder: {target}")
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise InputError(f"{target} already exists and is not empty (pass --force to replace it)")
+    if target.exists() and any(target.iterdir()):
+        if not overwrite:
+            raise InputError(f"{target} already exists and is not empty (pass --force to replace it)")
+        # --force replaces an earlier report, never a folder of other files the user pointed at by mistake
+        if not all((target / name).is_file() for name in REPORT_MARKERS):
+            raise InputError(f"{target} is not empty and is not an s2l report: not replacing it")
     if not target.parent.is_dir():
         raise InputError(f"the report's parent folder does not exist: {target.parent}")
     return target

@@ -7,3 +7,10 @@ landmarks  the mouth region, LMD on the lip landmarks
 sync       profile-free sync (mouth opening vs speech envelope / English phone classes)
 syncnet    the public SyncNet architecture for LSE-C / LSE-D with user-supplied weights
 """
+
+import math
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """A figure for JSON: NaN and infinities (undefined measurements) become null."""
+    return float(value) if value is not None and math.isfinite(value) else None

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from s2l_model.media.audio import Speech
+from s2l_model.metrics import finite_or_none
 from s2l_model.metrics.phones import CLOSED, OPEN, lip_targets, recognise_phones
 
 MAX_OFFSET = 15  # frames each way, SyncNet's search range
@@ -41,15 +42,11 @@ class SyncScore:
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
-            "score": _finite_or_none(self.score),
+            "score": finite_or_none(self.score),
             "offset_frames": self.offset,
-            "confidence": _finite_or_none(self.confidence),
-            "curve": [_finite_or_none(v) for v in self.curve],
+            "confidence": finite_or_none(self.confidence),
+            "curve": [finite_or_none(v) for v in self.curve],
         }
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None
 
 
 def speech_envelope(speech: Speech, fps: float, n_frames: int) -> np.ndarray:

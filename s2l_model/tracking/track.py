@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from s2l_model.errors import InputError
+from s2l_model.errors import InputError, NoFaceError
 from s2l_model.media import iter_frames, probe_video
 from s2l_model.tracking.mesh import FaceBox, FaceFinder, MeshTracker
 from s2l_model.tracking.store import NpyAppender
@@ -169,7 +169,7 @@ def track_video(
         tracker.close()
     if not any(found):
         (out / "landmarks_raw.npy").unlink(missing_ok=True)
-        raise InputError(f"no face found in {Path(video).name} ({len(found)} frames searched)")
+        raise NoFaceError(f"no face found in {Path(video).name} ({len(found)} frames searched)")
     return RawTrack(
         landmarks_path=out / "landmarks_raw.npy",
         fps=fps,
