@@ -95,6 +95,7 @@ def summary_rows(evaluation: Evaluation) -> list[Row]:
     labels = {
         "envelope": "profile-free, speech envelope r",
         "phones": "profile-free, en-us phones d'",
+        "expert": "profile sync expert (per-speaker proxy), cosine",
     }
     for kind, label in labels.items():
         pred, truth = e.sync.get(f"prediction/{kind}"), e.sync.get(f"truth/{kind}")

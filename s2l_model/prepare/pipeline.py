@@ -99,9 +99,14 @@ def prepare_video(
     face_number: int | None = None,
     canonical_frame: int | None = None,
     max_frames: int | None = None,
+    canonical_before: float | None = None,
     on_stage: StageFn | None = None,
 ) -> Prepared:
-    """Track the speaker and build the canonical geometry; write everything to ``workdir``."""
+    """Track the speaker and build the canonical geometry; write everything to ``workdir``.
+
+    ``canonical_before``: choose the canonical view among the first fraction of the frames only (the
+    training part: a held-out frame must not leak into the model as its canonical image).
+    """
     out = Path(workdir)
     info = probe_video(video)
     assert info.video is not None
@@ -135,9 +140,10 @@ def prepare_video(
                 tracks.translations[idx].astype(np.float64),
                 lm[ok],
             )
-    choice = choose_canonical(
-        frontal, tracks.mouth_open, tracks.sharpness, raw.found & tracks.usable, canonical_frame
-    )
+    candidates = raw.found & tracks.usable
+    if canonical_before is not None:
+        candidates &= np.arange(n) < max(1, int(n * canonical_before))
+    choice = choose_canonical(frontal, tracks.mouth_open, tracks.sharpness, candidates, canonical_frame)
     c = choice.frame
     _, image = next(frames_at(video, [c]))
 

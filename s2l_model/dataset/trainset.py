@@ -1,0 +1,318 @@
+"""Prepared video → training set.
+
+Per frame (all arrays are indexed by frame number; unusable frames hold zeros and are never sampled):
+    lips      (N, h, w, 3) uint8   the canonical lip box, O2C-warped from the frame at full resolution
+    lip_valid (N, h, w)    bool    lip pixels whose observed position lies inside the frame
+    crops     (N, ch, cw, 3) uint8 the observed frame around the lower face (Blend-Net region + margin)
+    origins   (N, 2) int32         the crop's top-left corner (x, y) in the frame
+    speech    (N, 16, 80) float32  the lip field's log-mel window, centred on the frame
+    sync_speech (N, T, 80) float32 the sync expert's log-mel window (``sync_frames`` frames long)
+Plus the canonical geometry of the region the model works in (``patch``: the canonical image and depth
+around the lower face), the relative poses, and the train / held-out split: the held-out frames (the last
+10 % by default, as in the paper) are never read for training.
+
+Big arrays are ``.npy`` memory maps in ``WORKDIR/trainset``, so a five-minute HD video does not need to
+fit in memory; ``trainset.json`` is written last and marks a complete set (``--resume`` reuses it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from s2l_model.errors import InputError
+from s2l_model.features.speech import MelConfig, speech_windows
+from s2l_model.geometry.camera import PinholeCamera
+from s2l_model.geometry.crop import Rect, canonical_to_observed, inside_rect, pixel_centres, sample_image
+from s2l_model.geometry.mouth import MouthBox, soft_mask
+from s2l_model.geometry.pose import Pose, relative_pose
+from s2l_model.media import iter_frames, load_speech
+from s2l_model.media.atomic import write_json
+from s2l_model.prepare.pipeline import Prepared
+
+FORMAT_VERSION = 1
+BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
+BLEND_TOP = 0.25  # … box heights upwards,
+BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)
+PATCH_MARGIN = 0.25  # canonical working patch: the blend box plus this much of its larger side
+CROP_MARGIN = 1.1  # observed crop: the largest projected blend box, grown by 10 %
+MULTIPLE = 4  # Blend-Net's two poolings
+MEL_HOP_S = 0.01
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _grow(box: Rect, left: float, right: float, top: float, bottom: float, width: int, height: int) -> Rect:
+    x0 = max(0, int(np.floor(box.x0 - left)))
+    y0 = max(0, int(np.floor(box.y0 - top)))
+    x1 = min(width, int(np.ceil(box.x0 + box.width + right)))
+    y1 = min(height, int(np.ceil(box.y0 + box.height + bottom)))
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def sync_mel_config(fps: Fraction, frames: int) -> MelConfig:
+    """Log-mel window as long as ``frames`` video frames (at least 8 mel frames)."""
+    return MelConfig(window_frames=max(8, round(frames / float(fps) / MEL_HOP_S)))
+
+
+def blend_mask(lip_box: MouthBox, blend_box: Rect, size: tuple[int, int]) -> np.ndarray:
+    """Soft canonical mask of the Blend-Net region (its feather like the lip box's)."""
+    grown = MouthBox(blend_box.x0, blend_box.y0, blend_box.width, blend_box.height, lip_box.mouth_width)
+    return soft_mask(grown, size)
+
+
+@dataclass
+class TrainingSet:
+    folder: Path
+    fps: Fraction
+    width: int
+    height: int
+    camera: PinholeCamera
+    canonical_frame: int
+    canonical_pose: Pose
+    rotations: np.ndarray  # (N, 3, 3) float32, relative: canonical camera → observed camera
+    translations: np.ndarray  # (N, 3) float32
+    usable: np.ndarray  # (N,) bool
+    mouth_open: np.ndarray  # (N,) float32
+    train_frames: np.ndarray  # (K,) int64
+    heldout: range
+    lip_box: Rect
+    mouth_width: float
+    blend_box: Rect
+    patch: Rect
+    canonical_patch: np.ndarray  # (ph, pw, 3) uint8
+    depth_patch: np.ndarray  # (ph, pw) float32
+    lip_mask_patch: np.ndarray  # (ph, pw) float32, soft
+    blend_mask_patch: np.ndarray  # (ph, pw) float32, soft
+    crop_size: tuple[int, int]  # (width, height)
+    lips: np.ndarray
+    lip_valid: np.ndarray
+    crops: np.ndarray
+    origins: np.ndarray
+    speech: np.ndarray
+    sync_speech: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.usable)
+
+    def seconds(self, frames: np.ndarray) -> np.ndarray:
+        return np.asarray(frames, dtype=np.float64) * self.fps.denominator / self.fps.numerator
+
+    def crop_rect(self, frame: int) -> Rect:
+        x, y = (int(v) for v in self.origins[frame])
+        return Rect(x, y, self.crop_size[0], self.crop_size[1])
+
+
+def _relative_poses(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    tracks = prepared.tracks
+    canonical = prepared.geometry.canonical_pose
+    n = tracks.n_frames
+    rotations = np.full((n, 3, 3), np.nan, np.float32)
+    translations = np.full((n, 3), np.nan, np.float32)
+    for f in np.flatnonzero(tracks.usable):
+        rel = relative_pose(canonical, tracks.pose(int(f)))
+        rotations[f], translations[f] = rel.rotation, rel.translation
+    return rotations, translations
+
+
+def _crop_layout(
+    blend_box: Rect,
+    depth: np.ndarray,
+    camera: PinholeCamera,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    usable: np.ndarray,
+    size: tuple[int, int],
+) -> tuple[tuple[int, int], np.ndarray]:
+    """Crop size covering the blend box's projection in every usable frame, and each frame's origin."""
+    width, height = size
+    b = blend_box
+    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
+    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
+    z = depth[np.round(ys).astype(int), np.round(xs).astype(int)]
+    idx = np.flatnonzero(usable)
+    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(len(idx), -1, -1)
+    proj, _ = canonical_to_observed(
+        pts,
+        torch.from_numpy(z).float()[None].expand(len(idx), -1),
+        camera,
+        torch.from_numpy(rotations[idx]),
+        torch.from_numpy(translations[idx]),
+    )
+    proj = proj.numpy()
+    extent = proj[:, :4].max(axis=1) - proj[:, :4].min(axis=1)  # (K, 2)
+    crop_w = int(
+        min(width - width % MULTIPLE, MULTIPLE * np.ceil(extent[:, 0].max() * CROP_MARGIN / MULTIPLE))
+    )
+    crop_h = int(
+        min(height - height % MULTIPLE, MULTIPLE * np.ceil(extent[:, 1].max() * CROP_MARGIN / MULTIPLE))
+    )
+    origins = np.zeros((len(usable), 2), np.int32)
+    centre = proj[:, 4]
+    origins[idx, 0] = np.clip(np.round(centre[:, 0] - crop_w / 2), 0, width - crop_w)
+    origins[idx, 1] = np.clip(np.round(centre[:, 1] - crop_h / 2), 0, height - crop_h)
+    return (crop_w, crop_h), origins
+
+
+def build_training_set(
+    prepared: Prepared,
+    folder: Path,
+    heldout: range,
+    *,
+    sync_frames: int = 5,
+    on_progress: ProgressFn | None = None,
+) -> TrainingSet:
+    """Cut ``prepared`` into the training set in ``folder`` (created). ``heldout`` frames are never used."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "trainset.json").unlink(missing_ok=True)
+    tracks = prepared.tracks
+    n, width, height = tracks.n_frames, prepared.width, prepared.height
+    camera = prepared.geometry.camera
+    speech = load_speech(prepared.video)
+    mel = speech_windows(speech, prepared.fps, n)
+    sync_mel = speech_windows(speech, prepared.fps, n, sync_mel_config(prepared.fps, sync_frames))
+    rotations, translations = _relative_poses(prepared)
+    usable = tracks.usable.copy()
+    train = np.flatnonzero(usable & (np.arange(n) < heldout.start))
+    least = 2 * sync_frames + 20
+    if len(train) < least:
+        raise InputError(
+            f"{prepared.video.name}: only {len(train)} usable training frames; s2l needs at least {least} "
+            f"(about {least / float(prepared.fps):.0f} s with the face visible)"
+        )
+
+    box = prepared.box
+    lip_box = Rect(box.x0, box.y0, box.width, box.height)
+    blend_box = _grow(
+        lip_box,
+        BLEND_SIDE * box.width,
+        BLEND_SIDE * box.width,
+        BLEND_TOP * box.height,
+        BLEND_BOTTOM * box.height,
+        width,
+        height,
+    )
+    margin = PATCH_MARGIN * max(blend_box.width, blend_box.height)
+    patch = _grow(blend_box, margin, margin, margin, margin, width, height)
+    depth_full = prepared.geometry.canonical_depth
+    size = (height, width)
+    lip_mask = prepared.mouth_mask
+    bmask = blend_mask(box, blend_box, size)
+    crop_size, origins = _crop_layout(
+        blend_box, depth_full, camera, rotations, translations, usable, (width, height)
+    )
+
+    def memmap(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+
+    lips = memmap("lips", (n, box.height, box.width, 3), np.uint8)
+    lip_valid = memmap("lip_valid", (n, box.height, box.width), np.bool_)
+    crops = memmap("crops", (n, crop_size[1], crop_size[0], 3), np.uint8)
+    lip_pixels = pixel_centres(lip_box, box.width, box.height)[None]  # (1, h, w, 2)
+    lip_depth = torch.from_numpy(depth_full[lip_box.slices].astype(np.float32))[None]
+    frame_rect = Rect(0, 0, width, height)
+    for f, frame in enumerate(iter_frames(prepared.video, max_frames=n)):
+        if on_progress is not None:
+            on_progress(f + 1, n)
+        if not usable[f]:
+            continue
+        x, y = origins[f]
+        crops[f] = frame[y : y + crop_size[1], x : x + crop_size[0]]
+        obs, _ = canonical_to_observed(
+            lip_pixels.reshape(1, -1, 2),
+            lip_depth.reshape(1, -1),
+            camera,
+            torch.from_numpy(rotations[f : f + 1]),
+            torch.from_numpy(translations[f : f + 1]),
+        )
+        image = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
+        sampled = sample_image(image, obs, frame_rect)[0]  # (3, P)
+        lips[f] = sampled.T.reshape(box.height, box.width, 3).round().clamp(0, 255).byte().numpy()
+        lip_valid[f] = inside_rect(obs[0], frame_rect).reshape(box.height, box.width).numpy()
+    for array in (lips, lip_valid, crops):
+        array.flush()
+
+    np.save(folder / "speech.npy", mel)
+    np.save(folder / "sync_speech.npy", sync_mel)
+    np.savez(
+        folder / "geometry.npz",
+        rotations=rotations,
+        translations=translations,
+        usable=usable,
+        origins=origins,
+        mouth_open=tracks.mouth_open.astype(np.float32),
+        train_frames=train,
+        canonical_patch=prepared.canonical_image[patch.slices],
+        depth_patch=depth_full[patch.slices],
+        lip_mask_patch=lip_mask[patch.slices],
+        blend_mask_patch=bmask[patch.slices],
+        canonical_rotation=prepared.geometry.canonical_pose.rotation,
+        canonical_translation=prepared.geometry.canonical_pose.translation,
+    )
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "video": str(prepared.video),
+        "fps": f"{prepared.fps.numerator}/{prepared.fps.denominator}",
+        "width": width,
+        "height": height,
+        "frames": n,
+        "camera": {"focal": camera.focal, "cx": camera.cx, "cy": camera.cy},
+        "canonical_frame": prepared.canonical.frame,
+        "heldout": [heldout.start, heldout.stop],
+        "lip_box": lip_box.to_dict(),
+        "mouth_width": box.mouth_width,
+        "blend_box": blend_box.to_dict(),
+        "patch": patch.to_dict(),
+        "crop_size": list(crop_size),
+        "sync_frames": sync_frames,
+    }
+    write_json(folder / "trainset.json", meta)
+    return load_training_set(folder)
+
+
+def load_training_set(folder: Path) -> TrainingSet:
+    meta_path = folder / "trainset.json"
+    if not meta_path.is_file():
+        raise InputError(f"{folder} holds no complete training set")
+    meta = json.loads(meta_path.read_text())
+    geo = np.load(folder / "geometry.npz", allow_pickle=False)
+    num, den = (int(v) for v in meta["fps"].split("/"))
+    cam = meta["camera"]
+    return TrainingSet(
+        folder=folder,
+        fps=Fraction(num, den),
+        width=meta["width"],
+        height=meta["height"],
+        camera=PinholeCamera(focal=cam["focal"], cx=cam["cx"], cy=cam["cy"]),
+        canonical_frame=meta["canonical_frame"],
+        canonical_pose=Pose(geo["canonical_rotation"], geo["canonical_translation"]),
+        rotations=geo["rotations"],
+        translations=geo["translations"],
+        usable=geo["usable"],
+        mouth_open=geo["mouth_open"],
+        train_frames=geo["train_frames"],
+        heldout=range(*meta["heldout"]),
+        lip_box=Rect(**meta["lip_box"]),
+        mouth_width=meta["mouth_width"],
+        blend_box=Rect(**meta["blend_box"]),
+        patch=Rect(**meta["patch"]),
+        canonical_patch=geo["canonical_patch"],
+        depth_patch=geo["depth_patch"],
+        lip_mask_patch=geo["lip_mask_patch"],
+        blend_mask_patch=geo["blend_mask_patch"],
+        crop_size=(meta["crop_size"][0], meta["crop_size"][1]),
+        lips=np.load(folder / "lips.npy", mmap_mode="r"),
+        lip_valid=np.load(folder / "lip_valid.npy", mmap_mode="r"),
+        crops=np.load(folder / "crops.npy", mmap_mode="r"),
+        origins=geo["origins"],
+        speech=np.load(folder / "speech.npy"),
+        sync_speech=np.load(folder / "sync_speech.npy"),
+    )

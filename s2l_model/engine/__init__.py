@@ -1,0 +1,1 @@
+"""Training: presets, the trainer loop with checkpoints, budgets and resumption."""

@@ -1,0 +1,188 @@
+"""The speech-driven implicit lip generator F(x, a, t) → RGB (paper Sec. 4.2, Eq. 1-2).
+
+x: a continuous 2D coordinate in [0, 1]² over the canonical lip box (pixel i of a w-wide sampling covers
+[i/w, (i+1)/w), its centre is (i + 0.5)/w, so any resolution samples the same function).
+a: a speech code from an audio encoder over the frame's log-mel window (replaces DeepSpeech, SPEC §1).
+t: a time code, sinusoids of the frame's time in seconds (periods 1 s … 32 s) so that neighbouring frames get
+neighbouring codes; off with ``use_time = false`` (the "w/o time" ablation).
+
+The coordinate enters through a NeRF frequency encoding, or through a learned multi-resolution 2D feature
+grid (``encoding = "grid"``, the faster variant measured in BENCHMARKS.md). The first layer sums a projection
+of the coordinate with a projection of the (speech, time) condition, as in the released model, so the
+condition is projected once per frame, not once per pixel; one skip connection re-injects both halfway.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2l_model.engine.config import ModelConfig
+
+TIME_PERIODS_S = 1.0  # shortest period of the time code; the others double
+
+
+class AudioEncoder(nn.Module):
+    """(B, T, n_mels) log-mel window → (B, dim) speech code: strided 1D convolutions, then an MLP."""
+
+    def __init__(self, n_mels: int, dim: int, width: int = 64) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(n_mels)
+        self.convs = nn.Sequential(
+            nn.Conv1d(n_mels, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.02),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.02),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.02),
+        )
+        self.head = nn.Sequential(nn.Linear(width, width), nn.LeakyReLU(0.02), nn.Linear(width, dim))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        h = self.convs(self.norm(mel).transpose(1, 2))
+        return self.head(h.mean(dim=2))
+
+
+def time_code(seconds: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """(B,) times → (B, 2·frequencies) sin/cos with periods 1, 2, 4 … s."""
+    periods = TIME_PERIODS_S * 2.0 ** torch.arange(frequencies, dtype=seconds.dtype, device=seconds.device)
+    phase = 2 * math.pi * seconds[:, None] / periods
+    return torch.cat([torch.sin(phase), torch.cos(phase)], dim=1)
+
+
+class FrequencyEncoding(nn.Module):
+    def __init__(self, frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer("scales", math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32))
+        self.dim = 2 + 4 * frequencies
+
+    def forward(self, xy: torch.Tensor) -> torch.Tensor:
+        phase = (2 * xy[..., None] - 1) * self.scales  # (..., 2, k)
+        return torch.cat([xy, torch.sin(phase).flatten(-2), torch.cos(phase).flatten(-2)], dim=-1)
+
+
+class GridEncoding(nn.Module):
+    """Learned feature grids at 8, 16, 32 … cells across, read bilinearly and concatenated (plus x itself)."""
+
+    def __init__(self, levels: int, features: int, aspect: float) -> None:
+        super().__init__()
+        self.grids = nn.ParameterList()
+        for level in range(levels):
+            cells_x = 8 * 2**level
+            cells_y = max(2, round(cells_x / aspect))
+            self.grids.append(nn.Parameter(1e-2 * torch.randn(1, features, cells_y + 1, cells_x + 1)))
+        self.dim = 2 + levels * features
+
+    def forward(self, xy: torch.Tensor) -> torch.Tensor:
+        flat = (2 * xy.reshape(1, -1, 1, 2) - 1).float()
+        feats = [
+            F.grid_sample(g, flat, mode="bilinear", padding_mode="border", align_corners=True)[0, :, :, 0].T
+            for g in self.grids
+        ]
+        return torch.cat([xy, torch.cat(feats, dim=1).reshape(*xy.shape[:-1], -1)], dim=-1)
+
+
+class LipField(nn.Module):
+    """F(x, a, t): ``condition`` once per frame, then ``forward`` for any number of coordinates."""
+
+    def __init__(self, config: ModelConfig, n_mels: int = 80, aspect: float = 1.5) -> None:
+        super().__init__()
+        self.config = config
+        self.audio = AudioEncoder(n_mels, config.audio_dim)
+        self.encoding: nn.Module
+        if config.encoding == "grid":
+            self.encoding = GridEncoding(config.grid_levels, config.grid_features, aspect)
+        elif config.encoding == "frequency":
+            self.encoding = FrequencyEncoding(config.frequencies)
+        else:
+            raise ValueError(f"unknown coordinate encoding {config.encoding!r}")
+        width = config.mlp_width
+        cond_dim = config.audio_dim + (2 * config.time_frequencies if config.use_time else 0)
+        self.cond_dim = cond_dim
+        self.in_xy = nn.Linear(self.encoding.dim, width)
+        self.in_cond = nn.Linear(cond_dim, width)
+        self.skip_at = config.mlp_depth // 2
+        self.skip_xy = nn.Linear(self.encoding.dim, width)
+        self.skip_cond = nn.Linear(cond_dim, width)
+        self.layers = nn.ModuleList(
+            nn.Linear(2 * width if k == self.skip_at else width, width) for k in range(1, config.mlp_depth)
+        )
+        self.out = nn.Linear(width, 3)
+
+    def condition(self, mel: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+        """(B, T, n_mels) speech windows and (B,) frame times → (B, cond_dim)."""
+        code = self.audio(mel)
+        if self.config.use_time:
+            code = torch.cat([code, time_code(seconds.to(code.dtype), self.config.time_frequencies)], dim=1)
+        return code
+
+    def forward(self, xy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """(B, P, 2) coordinates in [0, 1]², (B, cond_dim) → (B, P, 3) colours (about [0, 1])."""
+        enc = self.encoding(xy)
+        h = F.relu(self.in_xy(enc) + self.in_cond(cond)[:, None, :])
+        for k, layer in enumerate(self.layers, start=1):
+            if k == self.skip_at:
+                skip = self.skip_xy(enc) + self.skip_cond(cond)[:, None, :]
+                h = torch.cat([h, skip], dim=-1)
+            h = F.relu(layer(h))
+        return self.out(h) + 0.5
+
+    def render(self, cond: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """(B, cond_dim) → (B, 3, height, width) lip images, one query per pixel centre."""
+        xy = grid_queries(width, height, cond.device).expand(cond.shape[0], -1, -1)
+        return self.forward(xy, cond).transpose(1, 2).reshape(cond.shape[0], 3, height, width)
+
+
+def grid_queries(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1, height·width, 2) pixel-centre coordinates in [0, 1]², row-major."""
+    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
+    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], dim=-1).reshape(1, -1, 2)
+
+
+def continuous_samples(
+    batch: int, width: int, height: int, generator: torch.Generator | None = None, device: str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Continuous sampling (paper Eq. 2): for every pixel centre c a random rectangle containing c, inside
+    the pixel's cell; its 4 corners are queried and averaged with the areas of the opposite sub-rectangles.
+
+    Returns (B, P·4, 2) corner coordinates (corner-major within each pixel) and (B, P, 4) weights summing
+    to 1. The weighted average is the bilinear interpolation at c of the 4 corner values, so the pixel
+    supervises F at continuous positions around it, never only at the integer grid.
+    """
+    centres = grid_queries(width, height, device).expand(batch, -1, -1)  # (B, P, 2)
+    cell = torch.tensor([1.0 / width, 1.0 / height], device=device)
+    # distances from c to the rectangle's left/top and right/bottom sides, each up to half a cell
+    near = torch.rand(batch, centres.shape[1], 2, generator=generator, device=device) * 0.5 * cell
+    far = torch.rand(batch, centres.shape[1], 2, generator=generator, device=device) * 0.5 * cell
+    lo, hi = (centres - near).clamp(0, 1), (centres + far).clamp(0, 1)
+    corners = torch.stack(
+        [
+            lo,
+            torch.stack([hi[..., 0], lo[..., 1]], dim=-1),
+            torch.stack([lo[..., 0], hi[..., 1]], dim=-1),
+            hi,
+        ],
+        dim=2,
+    )  # (B, P, 4, 2): top-left, top-right, bottom-left, bottom-right
+    dx_lo, dy_lo = (centres - lo).unbind(-1)
+    dx_hi, dy_hi = (hi - centres).unbind(-1)
+    # each corner's weight is the area of the sub-rectangle diagonally opposite it
+    area = torch.stack([dx_hi * dy_hi, dx_lo * dy_hi, dx_hi * dy_lo, dx_lo * dy_lo], dim=-1) + 1e-12
+    weights = area / area.sum(dim=-1, keepdim=True)
+    return corners.reshape(batch, -1, 2), weights
+
+
+def render_continuous(
+    field: LipField, cond: torch.Tensor, width: int, height: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(B, 3, height, width) lip images for training, each pixel from 4 continuous samples."""
+    batch = cond.shape[0]
+    corners, weights = continuous_samples(batch, width, height, generator, str(cond.device))
+    rgb = field(corners, cond).reshape(batch, height * width, 4, 3)
+    out = (rgb * weights[..., None]).sum(dim=2)
+    return out.transpose(1, 2).reshape(batch, 3, height, width)

@@ -1,0 +1,172 @@
+"""The whole learned speaker: lip field, canonical depth, Blend-Net and sync expert, plus the constant
+canonical scene they compose into. One ``nn.Module``: its state dict is what a profile stores.
+
+Composition (paper Sec. 4.3-4.4), per observed frame, inside a crop around the lower face:
+1. F renders the canonical lip box at any resolution; it is resized to the box's pixels and blended into the
+   canonical image with the soft lip mask (the feathered edge hides the seam).
+2. C2O: every crop pixel finds its canonical position through the learned depth (``observed_to_canonical``),
+   and samples the merged canonical patch and the masks there.
+3. Paste: inside the warped lip mask the warped canonical content, elsewhere the observed frame.
+4. Blend-Net adds a residual inside the warped blend mask; outside it the source pixel is untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2l_model.engine.config import ModelConfig
+from s2l_model.fields.depth import CanonicalDepthField
+from s2l_model.fields.lip import LipField
+from s2l_model.geometry.camera import PinholeCamera
+from s2l_model.geometry.crop import Rect, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.models.blend import BlendNet
+from s2l_model.models.sync import SyncExpert
+
+
+@dataclass(frozen=True)
+class SceneLayout:
+    """Sizes and places that fix the networks' shapes (stored in the profile's manifest)."""
+
+    width: int
+    height: int
+    camera: PinholeCamera
+    lip_box: Rect
+    blend_box: Rect
+    patch: Rect
+    crop_size: tuple[int, int]  # (width, height)
+    lip_train_size: tuple[int, int]  # the lip field's training resolution (width, height)
+    sync_size: tuple[int, int]
+    sync_mel_frames: int
+    n_mels: int = 80
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "camera": {"focal": self.camera.focal, "cx": self.camera.cx, "cy": self.camera.cy},
+            "lip_box": self.lip_box.to_dict(),
+            "blend_box": self.blend_box.to_dict(),
+            "patch": self.patch.to_dict(),
+            "crop_size": list(self.crop_size),
+            "lip_train_size": list(self.lip_train_size),
+            "sync_size": list(self.sync_size),
+            "sync_mel_frames": self.sync_mel_frames,
+            "n_mels": self.n_mels,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SceneLayout:
+        cam = d["camera"]
+        return cls(
+            width=int(d["width"]),
+            height=int(d["height"]),
+            camera=PinholeCamera(focal=float(cam["focal"]), cx=float(cam["cx"]), cy=float(cam["cy"])),
+            lip_box=Rect(**d["lip_box"]),
+            blend_box=Rect(**d["blend_box"]),
+            patch=Rect(**d["patch"]),
+            crop_size=(int(d["crop_size"][0]), int(d["crop_size"][1])),
+            lip_train_size=(int(d["lip_train_size"][0]), int(d["lip_train_size"][1])),
+            sync_size=(int(d["sync_size"][0]), int(d["sync_size"][1])),
+            sync_mel_frames=int(d["sync_mel_frames"]),
+            n_mels=int(d.get("n_mels", 80)),
+        )
+
+
+def scaled_size(box: Rect, width: int) -> tuple[int, int]:
+    """(width, height) of a box sampled ``width`` pixels across, keeping its aspect (never upsampled)."""
+    w = min(width, box.width)
+    return w, max(4, round(box.height * w / box.width))
+
+
+@dataclass
+class Composed:
+    output: torch.Tensor  # (B, 3, ch, cw) final crop
+    pasted: torch.Tensor  # (B, 3, ch, cw) before Blend-Net
+    lip_mask: torch.Tensor  # (B, 1, ch, cw)
+    blend_mask: torch.Tensor  # (B, 1, ch, cw)
+
+
+class SpeakerModel(nn.Module):
+    def __init__(
+        self,
+        config: ModelConfig,
+        layout: SceneLayout,
+        canonical_patch: np.ndarray,
+        depth_patch: np.ndarray,
+        lip_mask_patch: np.ndarray,
+        blend_mask_patch: np.ndarray,
+        *,
+        learn_depth: bool = True,
+        use_blend: bool = True,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.layout = layout
+        self.use_blend = use_blend
+        box = layout.lip_box
+        self.field = LipField(config, layout.n_mels, aspect=box.width / box.height)
+        self.depth = CanonicalDepthField(
+            torch.from_numpy(np.ascontiguousarray(depth_patch)), layout.patch, learn_depth
+        )
+        self.blend = BlendNet(config.blend_channels)
+        self.expert = SyncExpert(config.sync_frames, config.sync_dim, layout.n_mels)
+        canonical = torch.from_numpy(np.ascontiguousarray(canonical_patch)).permute(2, 0, 1).float() / 255.0
+        self.register_buffer("canonical", canonical[None])
+        self.register_buffer(
+            "lip_mask", torch.from_numpy(np.ascontiguousarray(lip_mask_patch)).float()[None, None]
+        )
+        self.register_buffer(
+            "blend_mask", torch.from_numpy(np.ascontiguousarray(blend_mask_patch)).float()[None, None]
+        )
+
+    # -- geometry -------------------------------------------------------------------------------------------
+    def crop_grid(
+        self, rotations: torch.Tensor, translations: torch.Tensor, origins: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, ch, cw, 2) canonical pixel of every crop pixel (C2O through the learned depth)."""
+        cw, ch = self.layout.crop_size
+        base = pixel_centres(Rect(0, 0, cw, ch), cw, ch).to(origins.device)
+        pixels = base[None] + origins[:, None, None, :].float()
+        flat = observed_to_canonical(
+            pixels.reshape(len(origins), -1, 2), self.depth, self.layout.camera, rotations, translations
+        )
+        return flat.reshape(len(origins), ch, cw, 2)
+
+    # -- composition ----------------------------------------------------------------------------------------
+    def merge_lips(self, lips: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) lip images at any resolution → (B, 3, ph, pw) canonical patch with the lips in."""
+        box = self.layout.lip_box.inside(self.layout.patch)
+        up = F.interpolate(lips, size=(box.height, box.width), mode="bilinear", align_corners=False)
+        ys, xs = box.slices
+        canvas = self.canonical.expand(len(lips), -1, -1, -1)
+        mask = self.lip_mask[:, :, ys, xs]
+        delta = mask * (up - canvas[:, :, ys, xs])
+        ph, pw = self.canonical.shape[-2:]
+        pad = (box.x0, pw - box.x0 - box.width, box.y0, ph - box.y0 - box.height)
+        return canvas + F.pad(delta, pad)
+
+    def compose(
+        self,
+        lips: torch.Tensor,
+        crops: torch.Tensor,
+        grid: torch.Tensor,
+        holes: tuple[float, float, torch.Generator | None] | None = None,
+    ) -> Composed:
+        """Paste generated ``lips`` into observed ``crops`` (B, 3, ch, cw) in [0, 1] along C2O ``grid``."""
+        from s2l_model.models.blend import black_holes
+
+        merged = self.merge_lips(lips)
+        patch = self.layout.patch
+        warped = sample_image(merged, grid, patch, padding="border")
+        masks = sample_image(torch.cat([self.lip_mask, self.blend_mask], dim=1), grid, patch, padding="zeros")
+        lip_mask, blend_mask = masks[:, :1], masks[:, 1:]
+        pasted = lip_mask * warped + (1 - lip_mask) * crops
+        if not self.use_blend:
+            return Composed(pasted, pasted, lip_mask, blend_mask)
+        net_in = pasted if holes is None else black_holes(pasted, lip_mask, *holes)
+        return Composed(self.blend(net_in, blend_mask), pasted, lip_mask, blend_mask)

@@ -1,0 +1,76 @@
+"""The speaker's own sync expert and the contrastive sync loss (paper Sec. 4.4, Eq. 6).
+
+Wav2Lip's pretrained expert cannot be downloaded here (SPEC §1), so the expert is trained first on the
+speaker's own video: a window of ``sync_frames`` grey canonical mouth images against the speech around the
+window's centre. Positives are aligned pairs; negatives are the other moments in the batch and the same
+speech against the mouth shifted by a few frames (the hard negatives that teach timing). Both embeddings
+are unit vectors, compared by cosine similarity; the loss is InfoNCE with a learned temperature.
+
+Eq. 6 then uses the frozen expert on generated mouths: the generated window must be closer to its own
+speech than to the speech of other moments and of shifted times.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SHIFTS = (-6, -3, 3, 6)  # frames: negatives of the same speech against shifted mouths
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2d(cout), nn.ReLU())
+
+
+class SyncExpert(nn.Module):
+    def __init__(self, frames: int, dim: int, n_mels: int = 80) -> None:
+        super().__init__()
+        self.frames = frames
+        self.visual = nn.Sequential(
+            _conv(frames, 32, 2), _conv(32, 32, 1), _conv(32, 64, 2), _conv(64, 96, 2), _conv(96, 128, 2)
+        )
+        self.visual_head = nn.Linear(128, dim)
+        self.audio_norm = nn.LayerNorm(n_mels)
+        self.audio = nn.Sequential(
+            nn.Conv1d(n_mels, 96, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(96, 96, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(96, 128, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.audio_head = nn.Linear(128, dim)
+        self.log_scale = nn.Parameter(torch.tensor(2.3))  # cosine → logits scale, about 1/0.1 at start
+
+    def embed_mouth(self, mouths: torch.Tensor) -> torch.Tensor:
+        """(B, frames, h, w) grey mouths in [0, 1] → (B, dim) unit vectors."""
+        h = self.visual(mouths - 0.5).mean(dim=(2, 3))
+        return F.normalize(self.visual_head(h), dim=1)
+
+    def embed_speech(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, T, n_mels) log-mel → (B, dim) unit vectors."""
+        h = self.audio(self.audio_norm(mel).transpose(1, 2)).mean(dim=2)
+        return F.normalize(self.audio_head(h), dim=1)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(1.0, 100.0)
+
+
+def grey(rgb: torch.Tensor) -> torch.Tensor:
+    """(..., 3, h, w) → (..., h, w) luma."""
+    return 0.299 * rgb[..., 0, :, :] + 0.587 * rgb[..., 1, :, :] + 0.114 * rgb[..., 2, :, :]
+
+
+def contrastive_loss(
+    expert: SyncExpert, mouth: torch.Tensor, speech: torch.Tensor, negatives: torch.Tensor | None = None
+) -> torch.Tensor:
+    """InfoNCE: row i of ``mouth`` (B, dim) belongs to row i of ``speech`` (B, dim); the other rows, and the
+    extra ``negatives`` (B, K, dim) of each row, are unsynced pairs (paper Eq. 6)."""
+    logits = expert.scale * mouth @ speech.T  # (B, B)
+    if negatives is not None:
+        extra = expert.scale * torch.einsum("bd,bkd->bk", mouth, negatives)
+        logits = torch.cat([logits, extra], dim=1)
+    target = torch.arange(mouth.shape[0], device=mouth.device)
+    return F.cross_entropy(logits, target)

@@ -1,0 +1,1 @@
+"""Speaker profiles: the single-file `.prof` container and what goes in it."""
