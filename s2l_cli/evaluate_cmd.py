@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -14,6 +14,9 @@ from s2l_cli.options import Force, Json
 from s2l_cli.report import Reporter, stdout
 from s2l_model.errors import InputError
 from s2l_model.media.probe import check_input_file
+
+if TYPE_CHECKING:  # the CLI imports torch only when a command needs it
+    from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn
 
 
 class LpipsNet(StrEnum):
@@ -38,10 +41,18 @@ def _device(choice: Device) -> str:
 
 
 def evaluate_cmd(
+    profile: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A speaker profile: re-render its held-out frames from their own speech and compare them "
+            "with the footage (the paper's protocol).",
+            show_default=False,
+        ),
+    ] = None,
     pred: Annotated[
-        Path,
+        Path | None,
         typer.Option("--pred", help="The video to evaluate (e.g. a dub, or a rendering of held-out frames)."),
-    ],
+    ] = None,
     ref: Annotated[
         Path | None,
         typer.Option(
@@ -101,7 +112,11 @@ def evaluate_cmd(
     force: Force = False,
     json_out: Json = False,
 ) -> None:
-    """Measure a video with the paper's metrics (Sec. 5.1): PSNR, SSIM, LPIPS, CPBD, LMD and sync.
+    """Measure a profile or a video with the paper's metrics (Sec. 5.1): PSNR, SSIM, LPIPS, CPBD, LMD, sync.
+
+    s2l evaluate SPEAKER.prof renders the profile's held-out frames (the end of its video, never trained
+    on) with their own speech and compares them with the real frames; the profile's own sync expert is
+    reported as well, labelled as a per-speaker proxy.
 
     With --ref, the prediction is compared frame by frame with its truth; PSNR, SSIM and ST-LPIPS are
     reported on the mouth region (a box around the truth's lips, see docs/DESIGN.md) and on the whole
@@ -119,7 +134,13 @@ def evaluate_cmd(
         write_report,
     )
 
-    check_input_file(pred)
+    if (profile is None) == (pred is None):
+        raise InputError("give a profile (s2l evaluate SPEAKER.prof) or --pred VIDEO, one of the two")
+    if profile is not None and ref is not None:
+        raise InputError("--ref goes with --pred; a profile's truth is its own held-out footage")
+    subject = profile if profile is not None else pred
+    assert subject is not None
+    check_input_file(subject)
     if ref is not None:
         check_input_file(ref)
     if speech is not None:
@@ -128,7 +149,7 @@ def evaluate_cmd(
         check_input_file(syncnet)
     folder = None
     if not no_report:
-        folder = report if report is not None else pred.with_name(pred.name + ".report")
+        folder = report if report is not None else subject.with_name(subject.name + ".report")
         check_report_folder(folder, overwrite=force)
     config = EvaluateConfig(
         lpips_backbone=lpips_net.value,
@@ -141,7 +162,11 @@ def evaluate_cmd(
     reporter = Reporter(json_out)
     started = time.perf_counter()
     with reporter.stages() as on_stage:
-        evaluation = evaluate_videos(pred, ref, speech=speech, config=config, on_stage=on_stage)
+        if profile is not None:
+            evaluation = _evaluate_profile(profile, config, on_stage)
+        else:
+            assert pred is not None
+            evaluation = evaluate_videos(pred, ref, speech=speech, config=config, on_stage=on_stage)
         if folder is not None:
             on_stage("writing report", 0, 1)
             write_report(evaluation, folder, overwrite=True)
@@ -149,7 +174,8 @@ def evaluate_cmd(
     seconds = time.perf_counter() - started
     rows = summary_rows(evaluation)
     fields = {
-        "prediction": str(pred),
+        "profile": None if profile is None else str(profile),
+        "prediction": None if pred is None else str(pred),
         "truth": None if ref is None else str(ref),
         "frames": evaluation.n_frames,
         "seconds": round(seconds, 2),
@@ -159,7 +185,8 @@ def evaluate_cmd(
     }
     if not json_out:
         has_truth_column = any(r.to_dict()["truth"] is not None for r in rows)
-        table = Table(title=f"{pred.name}: {evaluation.n_frames} frames, {evaluation.mode}")
+        what = "held-out frames" if profile is not None else evaluation.mode
+        table = Table(title=f"{subject.name}: {evaluation.n_frames} {what}")
         table.add_column("metric")
         table.add_column("variant")
         table.add_column("prediction", justify="right")
@@ -176,3 +203,25 @@ def evaluate_cmd(
     if folder is not None:
         lines.append(f"report: {folder / 'report.html'}")
     reporter.result("\n".join(lines), **fields)
+
+
+def _evaluate_profile(profile: Path, config: EvaluateConfig, on_stage: StageFn) -> Evaluation:
+    """The held-out protocol on a profile: its footage's last frames, rendered from their own speech."""
+    import tempfile
+
+    from s2l_model.evaluate.heldout import evaluate_heldout
+    from s2l_model.profile.build import add_expert_scores
+    from s2l_model.profile.speaker import ProfileRenderer, SpeakerProfile
+
+    speaker = SpeakerProfile.load(profile, config.device)
+    with tempfile.TemporaryDirectory(prefix="s2l-evaluate-") as tmp:
+        footage = speaker.extract_footage(Path(tmp))
+        renderer = ProfileRenderer(speaker, footage, device=config.device)
+        frames = speaker.heldout
+        evaluation = evaluate_heldout(footage, frames, renderer, Path(tmp), config=config, on_stage=on_stage)
+        add_expert_scores(evaluation, speaker, frames)
+        # both videos lived in the temporary folder: the report names what they were instead
+        span = f"frames {frames.start}-{frames.stop - 1}"
+        evaluation.prediction = Path(f"{profile.name}: {span} rendered from their own speech")
+        evaluation.reference = Path(f"{profile.name}: footage {span}")
+    return evaluation

@@ -110,3 +110,177 @@ def prepare_cmd(
         lines.append(f"pictures in {workdir / 'debug'}")
         fields["checks"] = result.to_dict()
     report.result("\n".join(lines), **fields)
+
+
+@app.command("build")
+def build_cmd(
+    video: Annotated[
+        Path, typer.Argument(help="Video of the speaker talking (one to five minutes is typical).")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The profile to write (default: VIDEO's name + .prof)."),
+    ] = None,
+    preset: Annotated[
+        str,
+        typer.Option(
+            "--preset",
+            help='fast (CPU-friendly), balanced, quality (GPU), or a .toml file (may say extends = "fast").',
+        ),
+    ] = "fast",
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA if available), cpu or cuda.")] = "auto",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            min=0.1,
+            help="Wall-clock minutes for the whole build; training stops early to finish in time.",
+        ),
+    ] = None,
+    test_split: Annotated[
+        float,
+        typer.Option(
+            "--test-split", help="Fraction of the video, at its end, held out from training to measure."
+        ),
+    ] = 0.1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted build of the same video and settings.")
+    ] = False,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            help="Keep tracks, training set and checkpoints here (default: a hidden folder beside the "
+            "output, removed once the profile is written).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the training.")] = 0,
+    no_eval: Annotated[
+        bool, typer.Option("--no-eval", help="Skip the held-out check (its figures are not stored then).")
+    ] = False,
+    force: Force = False,
+    json_out: Json = False,
+) -> None:
+    """Learn a speaker and write a portable SPEAKER.prof.
+
+    Stages: tracking, canonical geometry, training set, sync expert, training, held-out check, writing.
+    The last 10 % of the video (--test-split) is never trained on; the profile stores the paper's metrics
+    on it. Ctrl-C saves a checkpoint; run the same command with --resume to continue.
+    """
+    from s2l_model.errors import Interrupted
+    from s2l_model.media.atomic import check_output_path
+    from s2l_model.profile.build import BuildOptions, build_profile, default_workdir
+
+    check_input_file(video)
+    out = output if output is not None else video.with_suffix(".prof")
+    check_output_path(out, overwrite=force or resume)
+    if workdir is not None and workdir.exists() and not workdir.is_dir():
+        raise InputError(f"--workdir is a file, expected a folder: {workdir}")
+    options = BuildOptions(
+        preset=preset,
+        device=device,
+        budget_minutes=budget,
+        test_split=test_split,
+        resume=resume,
+        workdir=workdir,
+        seed=seed,
+        evaluate=not no_eval,
+    )
+    report = Reporter(json_out)
+    started = time.perf_counter()
+    with report.stages() as on_stage:
+
+        def on_train(p: Any) -> None:
+            extra: dict[str, Any] = {"loss": f"{p.losses.get('total', p.losses.get('sync_expert', 0.0)):.4f}"}
+            if p.heldout_psnr is not None:
+                extra["held-out lip PSNR"] = f"{p.heldout_psnr:.2f} dB"
+            on_stage(p.stage, p.step, p.steps, **extra)
+
+        try:
+            result = build_profile(video, out, options, on_stage=on_stage, on_train=on_train)
+        except KeyboardInterrupt:
+            where = workdir or default_workdir(out)
+            raise Interrupted(
+                f"interrupted; the checkpoint is in {where}: run the same command with --resume to continue"
+            ) from None
+    seconds = time.perf_counter() - started
+    m = result.metrics
+    t = result.train
+    lines = [
+        f"wrote {out} ({result.profile_bytes / 1e6:.1f} MB, of which footage "
+        f"{result.footage_bytes / 1e6:.1f} MB) in {seconds / 60:.1f} min on {result.device}",
+        f"trained {t.steps_done} steps (+{t.expert_steps_done} sync-expert steps) in "
+        f"{t.seconds / 60:.1f} min, stopped by {t.stopped_by}",
+    ]
+    if m:
+        lines.append(
+            f"held-out ({m['frames']} frames): mouth PSNR {m['psnr_mouth']} dB, SSIM {m['ssim_mouth']}, "
+            f"LMD {m['lmd_px']} px, whole-frame PSNR {m['psnr_frame']} dB"
+        )
+    lines += [f"note: {n}" for n in result.notes]
+    report.result(
+        "\n".join(lines),
+        output=str(out),
+        seconds=round(seconds, 1),
+        stage_seconds=result.stage_seconds,
+        steps=t.steps_done,
+        stopped_by=t.stopped_by,
+        profile_bytes=result.profile_bytes,
+        footage_bytes=result.footage_bytes,
+        device=result.device,
+        metrics=m,
+    )
+
+
+@app.command("info")
+def info_cmd(
+    profile: Annotated[Path, typer.Argument(help="A speaker profile (.prof).")],
+    json_out: Json = False,
+) -> None:
+    """Show what a profile holds: source, size, split, training, held-out metrics, members."""
+    from s2l_model.profile.container import read_manifest
+
+    check_input_file(profile)
+    m = read_manifest(profile)
+    if json_out:
+        from s2l_cli.report import emit
+
+        emit("result", profile=str(profile), manifest=m)
+        return
+    from rich.table import Table
+
+    from s2l_cli.report import stdout
+
+    table = Table(title=f"{profile.name}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    src = m.get("source", {})
+    split = m.get("split", {})
+    tr = m.get("training", {})
+    members = m.get("members", {})
+    footage = members.get(f"files/{m.get('footage')}", {}).get("bytes", 0)
+    total = sum(v.get("bytes", 0) for v in members.values())
+    rows = [
+        ("format", f"version {m.get('format_version')}, written by s2l {m.get('s2l_version')}"),
+        (
+            "source",
+            f"{src.get('name')} ({m.get('width')}x{m.get('height')}, {m.get('fps')} fps, "
+            f"{m.get('frames')} frames)",
+        ),
+        ("canonical frame", str(m.get("canonical_frame"))),
+        ("split", f"trained on frames {split.get('train_frames')}, held out {split.get('heldout_frames')}"),
+        ("preset", str(m.get("preset", {}).get("name"))),
+        (
+            "training",
+            f"{tr.get('steps')} steps + {tr.get('sync_expert_steps')} sync-expert steps, "
+            f"{(tr.get('seconds') or 0) / 60:.1f} min on {tr.get('device')}, "
+            f"stopped by {tr.get('stopped_by')}",
+        ),
+        ("size", f"{total / 1e6:.1f} MB in members, footage {footage / 1e6:.1f} MB"),
+    ]
+    for key, value in (m.get("metrics") or {}).items():
+        if not key.startswith("sync_offset/"):
+            rows.append((f"held-out {key}", "n/a" if value is None else str(value)))
+    for k, v in rows:
+        table.add_row(k, v)
+    stdout.print(table)

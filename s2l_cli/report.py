@@ -42,11 +42,11 @@ class Reporter:
         if self.json_mode:
             last = [0.0]
 
-            def update(done: int, total_now: int | None = total) -> None:
+            def update(done: int, total_now: int | None = total, **extra: Any) -> None:
                 now = time.monotonic()
                 if now - last[0] >= 0.5 or (total_now and done >= total_now):
                     last[0] = now
-                    emit("progress", stage=name, done=done, total=total_now)
+                    emit("progress", stage=name, done=done, total=total_now, **extra)
 
             yield update
             return
@@ -62,13 +62,15 @@ class Reporter:
         progress: Progress | None = None
         task = None
 
-        def update(done: int, total_now: int | None = total) -> None:
+        def update(done: int, total_now: int | None = total, **extra: Any) -> None:
             nonlocal progress, task
             if progress is None:
                 progress = Progress(*columns, console=stderr, transient=False)
                 progress.start()
                 task = progress.add_task(name, total=total_now)
-            progress.update(task, completed=done, total=total_now)
+            # extra figures (a loss, a held-out PSNR) ride along in the bar's description
+            label = " ".join([name, *(f"{k} {v}" for k, v in extra.items())])
+            progress.update(task, completed=done, total=total_now, description=label)
 
         try:
             yield update
@@ -81,18 +83,18 @@ class Reporter:
             progress.stop()
 
     @contextmanager
-    def stages(self) -> Iterator[Callable[[str, int, int], None]]:
+    def stages(self) -> Iterator[Callable[..., None]]:
         """A library ``on_stage(name, done, total)`` callback: one bar per stage, each closed when the next
         one starts (and all of them when the block ends)."""
         with contextlib.ExitStack() as stack:
             current: dict[str, Any] = {"name": None, "update": None}
 
-            def on_stage(name: str, done: int, total: int) -> None:
+            def on_stage(name: str, done: int, total: int, **extra: Any) -> None:
                 if current["name"] != name:
                     stack.close()
                     current["name"] = name
                     current["update"] = stack.enter_context(self.stage(name, total))
-                current["update"](done, total)
+                current["update"](done, total, **extra)
 
             yield on_stage
 

@@ -26,3 +26,9 @@ class ProcessingError(S2LError):
     """The input was accepted but the job failed (e.g. the encoder died)."""
 
     exit_code = 1
+
+
+class Interrupted(S2LError):
+    """Ctrl-C, after the work that can be kept was saved (the message says how to continue)."""
+
+    exit_code = 130

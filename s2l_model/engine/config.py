@@ -132,7 +132,9 @@ def _read_toml(path: Path, depth: int = 0) -> dict[str, Any]:
         return data
     if depth > 4:
         raise InputError(f"preset {path}: 'extends' chain is too long")
-    return _merge(_read_toml(_preset_path(str(parent)), depth + 1), data)
+    base = _read_toml(_preset_path(str(parent)), depth + 1)
+    base.pop("name", None)  # a preset that extends another is named after itself
+    return _merge(base, data)
 
 
 def _preset_path(name_or_file: str) -> Path:

@@ -1,0 +1,169 @@
+"""`s2l profile build` end to end on the built-in sample speaker, with a tiny preset; `info`, `evaluate`
+on the profile, resumption after an interruption, and refusal of damaged profiles."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from s2l_model.profile.container import read_manifest, read_profile
+from tests.test_cli import assert_one_line_error, run_s2l
+
+TINY = """extends = "fast"
+[model]
+lip_width = 32
+mlp_depth = 2
+mlp_width = 32
+blend_channels = 4
+sync_dim = 16
+sync_width = 24
+[train]
+steps = 12
+batch_frames = 2
+sync_expert_steps = 6
+sync_expert_batch = 8
+sync_start = 0.5
+sync_batch = 2
+budget_minutes = 5.0
+checkpoint_seconds = 0.0
+heldout_every_seconds = 0.0
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("preset") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(sample_speaker, tiny_preset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("built")
+    out, work = folder / "sample.prof", folder / "work"
+    proc = run_s2l(
+        "profile", "build", str(sample_speaker.video), "-o", str(out), "--preset", str(tiny_preset),
+        "--workdir", str(work), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {e["event"] for e in events} <= {"progress", "result"}  # --json: JSON lines only
+    stages = {e["stage"] for e in events if e["event"] == "progress"}
+    assert {"tracking", "training set", "sync expert", "training"} <= stages
+    return {"profile": out, "work": work, "result": events[-1]}
+
+
+def test_build_writes_a_profile_with_heldout_metrics(built: dict) -> None:
+    result = built["result"]
+    assert result["event"] == "result" and result["steps"] == 12
+    m = read_manifest(built["profile"])
+    assert m["kind"] == "s2l speaker profile" and m["format_version"] == 1
+    start, stop = m["split"]["heldout_frames"]
+    assert stop == m["frames"] and stop - start == round(0.1 * m["frames"])  # the last 10 % held out
+    assert m["canonical_frame"] < start  # the canonical view never comes from the held-out part
+    for key in ("psnr_mouth", "ssim_mouth", "lmd_px", "psnr_frame", "sync/prediction/expert"):
+        assert isinstance(m["metrics"][key], float), key
+    footage = m["members"][f"files/{m['footage']}"]["bytes"]
+    without_footage = sum(v["bytes"] for v in m["members"].values()) - footage
+    assert without_footage < 50e6
+
+
+def test_profile_round_trips_the_trained_tensors(built: dict) -> None:
+    contents = read_profile(built["profile"])
+    checkpoint = torch.load(built["work"] / "checkpoint.pt", weights_only=True)
+    stored = contents.weights["model"]
+    assert stored.keys() == checkpoint["model"].keys()
+    for name, tensor in checkpoint["model"].items():
+        assert torch.equal(stored[name], tensor), name
+    assert contents.arrays["rotations"].shape[0] == read_manifest(built["profile"])["frames"]
+    assert contents.images["canonical"].ndim == 3
+
+
+def test_profile_info(built: dict) -> None:
+    proc = run_s2l("profile", "info", str(built["profile"]))
+    assert proc.returncode == 0, proc.stderr
+    assert "held-out psnr_mouth" in proc.stdout and "canonical frame" in proc.stdout
+    proc = run_s2l("profile", "info", str(built["profile"]), "--json")
+    event = json.loads(proc.stdout)
+    assert event["manifest"]["preset"]["name"] == "tiny"
+
+
+def test_evaluate_a_profile_prints_the_papers_columns(built: dict) -> None:
+    proc = run_s2l("evaluate", str(built["profile"]), "--no-report", "--no-phones")
+    assert proc.returncode == 0, proc.stderr
+    for column in ("PSNR", "SSIM", "LPIPS", "CPBD", "LMD", "Sync", "held-out frames"):
+        assert column in proc.stdout, column
+    assert "profile sync expert (per-speaker proxy)" in proc.stdout.replace("\n", " ") or "sync expert" in proc.stdout
+
+
+def test_evaluate_refuses_a_profile_with_pred(built: dict) -> None:
+    proc = run_s2l("evaluate", str(built["profile"]), "--pred", str(built["profile"]))
+    assert_one_line_error(proc, "one of the two")
+
+
+def _rewrite(src: Path, dst: Path, change: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, change.get(item.filename, zin.read(item.filename)))
+
+
+def test_damaged_profiles_are_refused_in_one_line(built: dict, tmp_path: Path) -> None:
+    src = built["profile"]
+    truncated = tmp_path / "truncated.prof"
+    truncated.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    assert_one_line_error(run_s2l("profile", "info", str(truncated)), "truncated.prof")
+    tampered = tmp_path / "tampered.prof"
+    m = read_manifest(src)
+    original = np.load(__import__("io").BytesIO(zipfile.ZipFile(src).read("arrays/origins.npy")))
+    buf = __import__("io").BytesIO()
+    np.save(buf, original + 1)
+    _rewrite(src, tampered, {"arrays/origins.npy": buf.getvalue()})
+    assert_one_line_error(run_s2l("evaluate", str(tampered), "--no-report"), "arrays/origins.npy")
+    newer = tmp_path / "newer.prof"
+    m["format_version"] = 99
+    _rewrite(src, newer, {"manifest.json": json.dumps(m).encode()})
+    assert_one_line_error(run_s2l("profile", "info", str(newer)), "newer")
+
+
+def test_interrupted_build_resumes_from_its_checkpoint(
+    sample_speaker, tiny_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Ctrl-C mid-training saves a checkpoint and exits 130; --resume continues from that step."""
+    from s2l_cli.app import main
+    from s2l_model.engine import trainer as trainer_module
+
+    out, work = tmp_path / "r.prof", tmp_path / "work"
+    args = ["profile", "build", str(sample_speaker.video), "-o", str(out), "--preset", str(tiny_preset)]
+    args += ["--workdir", str(work), "--no-eval"]
+    real_step = trainer_module.Trainer.train_step
+    seen: list[int] = []
+
+    def interrupt_at_5(self, progress):  # the user presses Ctrl-C during step 6
+        if self.step == 5:
+            raise KeyboardInterrupt
+        return real_step(self, progress)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", interrupt_at_5)
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "--resume" in err and "Traceback" not in err
+    assert not out.exists()
+    saved = torch.load(work / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 5 and saved["expert_step"] == 6
+
+    def record(self, progress):
+        seen.append(self.step)
+        return real_step(self, progress)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", record)
+    assert main([*args, "--resume"]) == 0
+    assert seen[0] == 5 and len(seen) == 7  # steps 6..12 only: nothing redone
+    assert read_manifest(out)["training"]["steps"] == 12
+    # without an interrupted build, --resume says so
+    other = tmp_path / "none"
+    assert main([*args[:-3], "--workdir", str(other), "--resume"]) == 2

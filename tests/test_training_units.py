@@ -1,0 +1,134 @@
+"""Pure pieces of training checked against numbers that can be worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from s2l_model.engine.config import ModelConfig, load_preset
+from s2l_model.errors import InputError
+from s2l_model.fields.lip import LipField, continuous_samples, grid_queries, render_continuous
+from s2l_model.geometry.camera import PinholeCamera
+from s2l_model.geometry.crop import Rect, canonical_to_observed, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.geometry.pose import rotation_from_euler
+from s2l_model.models.blend import BlendNet, black_holes
+
+CAMERA = PinholeCamera(focal=500.0, cx=63.5, cy=63.5)
+
+
+def _plane_depth(pixels: torch.Tensor) -> torch.Tensor:
+    """A tilted plane in front of the camera: depth grows to the right."""
+    return 10.0 + 0.002 * pixels[..., 0]
+
+
+def test_identity_pose_maps_pixels_home() -> None:
+    pixels = pixel_centres(Rect(10, 20, 8, 6), 8, 6).reshape(1, -1, 2)
+    eye, zero = torch.eye(3)[None], torch.zeros(1, 3)
+    observed, _ = canonical_to_observed(pixels, _plane_depth(pixels), CAMERA, eye, zero)
+    assert torch.allclose(observed, pixels, atol=1e-4)
+    back = observed_to_canonical(pixels, _plane_depth, CAMERA, eye, zero)
+    assert torch.allclose(back, pixels, atol=1e-4)
+
+
+def test_c2o_inverts_o2c_for_a_turned_head() -> None:
+    """O2C then C2O returns home: observed_to_canonical finds the canonical pixel it came from."""
+    rotation = torch.from_numpy(rotation_from_euler(math.radians(8), math.radians(-12), math.radians(5))).float()
+    translation = torch.tensor([[0.3, -0.2, 0.5]])
+    canonical = pixel_centres(Rect(30, 40, 40, 30), 40, 30).reshape(1, -1, 2)
+    observed, _ = canonical_to_observed(canonical, _plane_depth(canonical), CAMERA, rotation[None], translation)
+    assert (observed - canonical).abs().max() > 5  # the pose really moves things
+    back = observed_to_canonical(observed, _plane_depth, CAMERA, rotation[None], translation, iterations=6)
+    assert (back - canonical).abs().max() < 0.01
+
+
+def test_sample_image_reads_pixels_in_frame_coordinates() -> None:
+    image = torch.arange(12.0).reshape(1, 1, 3, 4)  # value = 4·row + column
+    rect = Rect(100, 50, 4, 3)
+    at = torch.tensor([[[101.0, 51.0], [102.5, 50.0]]])
+    assert sample_image(image, at, rect)[0, 0].tolist() == pytest.approx([5.0, 2.5])
+
+
+def test_continuous_sampling_weights_interpolate_bilinearly() -> None:
+    """The area weights of Eq. 2 reproduce a linear function at the pixel centre exactly."""
+    corners, weights = continuous_samples(2, 6, 4, torch.Generator().manual_seed(1))
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 24))
+    centres = grid_queries(6, 4).expand(2, -1, -1)
+    linear = lambda xy: 3 * xy[..., 0] - 2 * xy[..., 1] + 0.5  # noqa: E731
+    blended = (linear(corners).reshape(2, 24, 4) * weights).sum(-1)
+    assert torch.allclose(blended, linear(centres), atol=1e-5)
+    # every corner stays inside its pixel's cell: half a pixel at most from the centre
+    offset = (corners.reshape(2, 24, 4, 2) - centres[:, :, None]).abs()
+    assert (offset[..., 0] <= 0.5 / 6 + 1e-6).all() and (offset[..., 1] <= 0.5 / 4 + 1e-6).all()
+    assert offset.max() > 0.01  # and they really move
+
+
+def test_lip_field_renders_any_resolution() -> None:
+    field = LipField(ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16), aspect=1.5)
+    cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
+    assert field.render(cond, 12, 8).shape == (2, 3, 8, 12)
+    assert field.render(cond, 30, 20).shape == (2, 3, 20, 30)
+    assert render_continuous(field, cond, 12, 8).shape == (2, 3, 8, 12)
+
+
+def test_grid_encoding_variant_runs() -> None:
+    field = LipField(ModelConfig(encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8), aspect=1.5)
+    cond = field.condition(torch.randn(1, 16, 80), torch.zeros(1))
+    out = field.render(cond, 10, 6)
+    out.sum().backward()
+    assert field.encoding.grids[0].grad is not None  # type: ignore[union-attr]
+
+
+def test_blend_net_leaves_pixels_outside_its_region_untouched() -> None:
+    torch.manual_seed(0)
+    net = BlendNet(4)
+    torch.nn.init.normal_(net.outc.weight)  # a trained net changes pixels; the region must still hold
+    pasted = torch.rand(2, 3, 16, 20)
+    region = torch.zeros(2, 1, 16, 20)
+    region[:, :, 4:12, 5:15] = 1
+    out = net(pasted, region)
+    assert torch.equal(out[..., region[0, 0] == 0], pasted[..., region[0, 0] == 0])
+    assert not torch.equal(out[..., region[0, 0] == 1], pasted[..., region[0, 0] == 1])
+
+
+def test_black_holes_only_where_warped_content_is() -> None:
+    pasted = torch.ones(8, 3, 32, 32)
+    where = torch.zeros(8, 1, 32, 32)
+    where[..., 8:24, 8:24] = 1
+    out = black_holes(pasted, where, probability=1.0, ratio=0.5, generator=torch.Generator().manual_seed(0))
+    holes = out == 0
+    assert holes.any()
+    assert not holes[..., :8, :].any() and not holes[..., 24:, :].any()
+    assert black_holes(pasted, where, 0.0, 0.5, None).eq(1).all()  # probability 0: no holes
+
+
+@pytest.mark.parametrize("name", ["fast", "balanced", "quality"])
+def test_shipped_presets_load(name: str) -> None:
+    preset = load_preset(name)
+    assert preset.name == name and preset.train.steps > 0
+
+
+def test_preset_extends_and_refuses_unknown_keys(tmp_path) -> None:
+    good = tmp_path / "mine.toml"
+    good.write_text('extends = "fast"\n[train]\nblend_net = false\nsteps = 7\n')
+    preset = load_preset(str(good))
+    assert preset.train.steps == 7 and not preset.train.blend_net
+    assert preset.model == load_preset("fast").model
+    bad = tmp_path / "typo.toml"
+    bad.write_text('extends = "fast"\n[train]\nstepz = 7\n')
+    with pytest.raises(InputError, match="unknown setting 'stepz'"):
+        load_preset(str(bad))
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[train]\nsteps = 'many'\n")
+    with pytest.raises(InputError, match="steps must be int"):
+        load_preset(str(wrong))
+    with pytest.raises(InputError, match="unknown preset"):
+        load_preset("fastest")
+
+
+def test_rect_inside() -> None:
+    assert Rect(10, 20, 5, 5).inside(Rect(4, 8, 50, 50)) == Rect(6, 12, 5, 5)
+    # two 2x2-pixel cells across a 4x2 rect: centres halfway between pixel 0/1 and 2/3 (pixel centres are integers)
+    assert np.array_equal(pixel_centres(Rect(0, 0, 4, 2), 2, 1).numpy(), np.array([[[0.5, 0.5], [2.5, 0.5]]]))
