@@ -18,8 +18,10 @@ install: $(BIN)/s2l
 demo: install
 	mkdir -p demo
 	$(BIN)/s2l sample speaker -o demo/sample --force
-	$(BIN)/s2l media reencode demo/sample/speaker.mp4 --speech demo/sample/speech.wav -o demo/speaker_prores.mov --force
-	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv) and speaker_prores.mov"
+	$(BIN)/s2l profile build demo/sample/speaker.mp4 -o demo/sample.prof --preset fast --budget 4 --force
+	$(BIN)/s2l profile info demo/sample.prof
+	$(BIN)/s2l evaluate demo/sample.prof --report demo/sample.report --force
+	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv), sample.prof, sample.report/report.html"
 
 test: install
 	$(BIN)/python -m pytest -q -rs

@@ -98,7 +98,11 @@ def test_evaluate_a_profile_prints_the_papers_columns(built: dict) -> None:
     assert proc.returncode == 0, proc.stderr
     for column in ("PSNR", "SSIM", "LPIPS", "CPBD", "LMD", "Sync", "held-out frames"):
         assert column in proc.stdout, column
-    assert "profile sync expert (per-speaker proxy)" in proc.stdout.replace("\n", " ") or "sync expert" in proc.stdout
+    proc = run_s2l("evaluate", str(built["profile"]), "--no-report", "--no-phones", "--json")
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert {row["metric"] for row in summary} == {"PSNR", "SSIM", "LPIPS", "CPBD", "LMD", "Sync"}
+    expert = [row for row in summary if row["variant"].startswith("profile sync expert (per-speaker proxy)")]
+    assert len(expert) == 1 and expert[0]["prediction"] is not None and expert[0]["truth"] is not None
 
 
 def test_evaluate_refuses_a_profile_with_pred(built: dict) -> None:

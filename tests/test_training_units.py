@@ -12,7 +12,13 @@ from s2l_model.engine.config import ModelConfig, load_preset
 from s2l_model.errors import InputError
 from s2l_model.fields.lip import LipField, continuous_samples, grid_queries, render_continuous
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.crop import Rect, canonical_to_observed, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.geometry.crop import (
+    Rect,
+    canonical_to_observed,
+    observed_to_canonical,
+    pixel_centres,
+    sample_image,
+)
 from s2l_model.geometry.pose import rotation_from_euler
 from s2l_model.models.blend import BlendNet, black_holes
 
@@ -35,10 +41,14 @@ def test_identity_pose_maps_pixels_home() -> None:
 
 def test_c2o_inverts_o2c_for_a_turned_head() -> None:
     """O2C then C2O returns home: observed_to_canonical finds the canonical pixel it came from."""
-    rotation = torch.from_numpy(rotation_from_euler(math.radians(8), math.radians(-12), math.radians(5))).float()
+    rotation = torch.from_numpy(
+        rotation_from_euler(math.radians(8), math.radians(-12), math.radians(5))
+    ).float()
     translation = torch.tensor([[0.3, -0.2, 0.5]])
     canonical = pixel_centres(Rect(30, 40, 40, 30), 40, 30).reshape(1, -1, 2)
-    observed, _ = canonical_to_observed(canonical, _plane_depth(canonical), CAMERA, rotation[None], translation)
+    observed, _ = canonical_to_observed(
+        canonical, _plane_depth(canonical), CAMERA, rotation[None], translation
+    )
     assert (observed - canonical).abs().max() > 5  # the pose really moves things
     back = observed_to_canonical(observed, _plane_depth, CAMERA, rotation[None], translation, iterations=6)
     assert (back - canonical).abs().max() < 0.01
@@ -66,15 +76,30 @@ def test_continuous_sampling_weights_interpolate_bilinearly() -> None:
 
 
 def test_lip_field_renders_any_resolution() -> None:
-    field = LipField(ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16), aspect=1.5)
+    field = LipField(ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False), aspect=1.5)
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
     assert field.render(cond, 12, 8).shape == (2, 3, 8, 12)
     assert field.render(cond, 30, 20).shape == (2, 3, 20, 30)
     assert render_continuous(field, cond, 12, 8).shape == (2, 3, 8, 12)
 
 
+def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
+    """F = B + G with G zero at the start: the untrained field renders the canonical lips, pixel for pixel at
+    the base's own size, even though the MLP trains at a lower resolution."""
+    base = torch.rand(3, 16, 24)
+    field = LipField(
+        ModelConfig(mlp_depth=2, mlp_width=16, audio_dim=8), aspect=1.5, base=base, train_size=(12, 8)
+    )
+    cond = field.condition(torch.randn(2, 16, 80), torch.zeros(2))
+    assert torch.allclose(field.render(cond, 24, 16), base.expand(2, -1, -1, -1), atol=1e-6)
+    # queried at pixel centres of a half-size grid, B reads the 2x2 averages exactly (bilinear at the centre)
+    half = field(grid_queries(12, 8).expand(2, -1, -1), cond).transpose(1, 2).reshape(2, 3, 8, 12)
+    assert torch.allclose(half[0], torch.nn.functional.avg_pool2d(base[None], 2)[0], atol=1e-6)
+
+
 def test_grid_encoding_variant_runs() -> None:
-    field = LipField(ModelConfig(encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8), aspect=1.5)
+    config = ModelConfig(encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8, base_image=False)
+    field = LipField(config, aspect=1.5)
     cond = field.condition(torch.randn(1, 16, 80), torch.zeros(1))
     out = field.render(cond, 10, 6)
     out.sum().backward()
@@ -130,5 +155,5 @@ def test_preset_extends_and_refuses_unknown_keys(tmp_path) -> None:
 
 def test_rect_inside() -> None:
     assert Rect(10, 20, 5, 5).inside(Rect(4, 8, 50, 50)) == Rect(6, 12, 5, 5)
-    # two 2x2-pixel cells across a 4x2 rect: centres halfway between pixel 0/1 and 2/3 (pixel centres are integers)
+    # two 2x2-pixel cells across a 4x2 rect: centres halfway between pixels 0/1 and 2/3
     assert np.array_equal(pixel_centres(Rect(0, 0, 4, 2), 2, 1).numpy(), np.array([[[0.5, 0.5], [2.5, 0.5]]]))

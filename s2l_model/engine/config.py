@@ -25,6 +25,7 @@ class ModelConfig:
 
     lip_width: int = 64  # training width (px) of the canonical lip image; height keeps the box's aspect
     encoding: str = "frequency"  # coordinate encoding: "frequency" (NeRF-style) or "grid" (multi-resolution)
+    base_image: bool = True  # F = learned full-resolution base image (starts as the canonical lips) + MLP
     frequencies: int = 8  # frequency encoding: sin/cos at 2^0 … 2^(k-1) times pi
     grid_levels: int = 4  # grid encoding: levels from 8 cells up, doubling
     grid_features: int = 4
@@ -51,7 +52,7 @@ class LossWeights:
     face_pixel: float = 1.0
     face_perceptual: float = 0.01
     depth: float = 1.0
-    sync: float = 0.01
+    sync: float = 0.002  # InfoNCE is ~5x the BCE-on-cosine the released weight 0.01 was set for
 
 
 @dataclass(frozen=True)

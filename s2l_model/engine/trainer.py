@@ -178,6 +178,15 @@ class Trainer:
         params = [p for name, p in self.model.named_parameters() if not name.startswith("expert.")]
         self.optimizer = torch.optim.Adam([p for p in params if p.requires_grad], lr=self.tcfg.learning_rate)
         self.expert_optimizer = torch.optim.Adam(self.model.expert.parameters(), lr=1e-3)
+        w = self.tcfg.loss
+        self._weights = {
+            "lip": w.lip_pixel,
+            "lip_lpips": w.lip_perceptual,
+            "face": w.face_pixel,
+            "face_lpips": w.face_perceptual,
+            "depth": w.depth,
+            "sync": w.sync,
+        }
         self.step = 0
         self.expert_step = 0
         self.elapsed = 0.0
@@ -293,6 +302,18 @@ class Trainer:
         return lo + 0.5 * (hi - lo) * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def train_step(self, progress: float) -> dict[str, float]:
+        # Mixed precision on a GPU: bfloat16 for the networks; the geometry stays float32 (below).
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            losses = self._losses(progress)
+        total = sum(self._weights[k] * v.float() for k, v in losses.items())
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()  # type: ignore[union-attr]
+        self.optimizer.step()
+        out = {k: float(v.detach()) for k, v in losses.items()}
+        out["total"] = float(total.detach())  # type: ignore[union-attr]
+        return out
+
+    def _losses(self, progress: float) -> dict[str, torch.Tensor]:
         t, w = self.tcfg, self.tcfg.loss
         model, dev = self.model, self.device
         frames = self._sample_frames(t.batch_frames)
@@ -317,7 +338,8 @@ class Trainer:
             self.translations[idx].to(dev),
             self.origins[idx].to(dev),
         )
-        grid = model.crop_grid(rot, trans, org)
+        with torch.autocast("cuda", enabled=False):  # sub-pixel positions need float32
+            grid = model.crop_grid(rot, trans, org)
         holes = (t.hole_probability, t.hole_ratio, self.gen) if t.blend_net else None
         composed = model.compose(pred, crops, grid, holes)
         region = (composed.blend_mask > 0.01).float()
@@ -333,21 +355,7 @@ class Trainer:
         if t.sync_loss and w.sync > 0 and progress >= t.sync_start:
             losses["sync"] = self._sync_loss()
 
-        weights = {
-            "lip": w.lip_pixel,
-            "lip_lpips": w.lip_perceptual,
-            "face": w.face_pixel,
-            "face_lpips": w.face_perceptual,
-            "depth": w.depth,
-            "sync": w.sync,
-        }
-        total = sum(weights[k] * v for k, v in losses.items())
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()  # type: ignore[union-attr]
-        self.optimizer.step()
-        out = {k: float(v.detach()) for k, v in losses.items()}
-        out["total"] = float(total.detach())  # type: ignore[union-attr]
-        return out
+        return losses
 
     def _depth_loss(
         self, frames: np.ndarray, crops: torch.Tensor, rot: torch.Tensor, trans: torch.Tensor
@@ -403,7 +411,8 @@ class Trainer:
         KeyboardInterrupt saves a checkpoint before it propagates."""
         t = self.tcfg
         try:
-            if self.expert_step < t.sync_expert_steps and t.sync_loss:
+            # the expert is trained even without the sync loss: it is also the profile's sync scorer
+            if self.expert_step < t.sync_expert_steps:
                 self.train_expert(deadline, on_progress)
             else:
                 self.model.expert.eval()
@@ -452,7 +461,7 @@ class Trainer:
             stopped_by="steps" if self.step >= t.steps else "budget",
             final_losses=losses,
             heldout_lip_psnr=psnr,
-            expert_accuracy=self.expert_accuracy(np.array(list(self.data.heldout))) if t.sync_loss else None,
+            expert_accuracy=self.expert_accuracy(np.array(list(self.data.heldout))),
             history=self.history,
         )
 

@@ -7,9 +7,16 @@ t: a time code, sinusoids of the frame's time in seconds (periods 1 s … 32 s) 
 neighbouring codes; off with ``use_time = false`` (the "w/o time" ablation).
 
 The coordinate enters through a NeRF frequency encoding, or through a learned multi-resolution 2D feature
-grid (``encoding = "grid"``, the faster variant measured in BENCHMARKS.md). The first layer sums a projection
-of the coordinate with a projection of the (speech, time) condition, as in the released model, so the
-condition is projected once per frame, not once per pixel; one skip connection re-injects both halfway.
+grid (``encoding = "grid"``). The first layer sums a projection of the coordinate with a projection of the
+(speech, time) condition, as in the released model, so the condition is projected once per frame, not once
+per pixel; one skip connection re-injects both halfway.
+
+With ``base_image`` (the default; our faster variant, see BENCHMARKS.md) F(x, a, t) = B(x) + G(x, a, t).
+B is a learned RGB image at the lip box's full resolution, read bilinearly at x and initialised with the
+canonical frame's lips; the MLP G adds the speech- and time-driven change. B carries the fine, static detail
+at source resolution from the first step, so the MLP (trained at the preset's lower ``lip_width``) only has
+to learn how the mouth moves. Rendering above the training resolution upsamples G's output bilinearly
+instead of querying the MLP between its training samples (where a frequency-encoded MLP aliases).
 """
 
 from __future__ import annotations
@@ -88,9 +95,24 @@ class GridEncoding(nn.Module):
 class LipField(nn.Module):
     """F(x, a, t): ``condition`` once per frame, then ``forward`` for any number of coordinates."""
 
-    def __init__(self, config: ModelConfig, n_mels: int = 80, aspect: float = 1.5) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        n_mels: int = 80,
+        aspect: float = 1.5,
+        base: torch.Tensor | None = None,
+        train_size: tuple[int, int] | None = None,
+    ) -> None:
+        """``base``: (3, H, W) initial base image (the canonical lips, [0, 1]) when ``config.base_image``;
+        ``train_size``: (w, h) the MLP is trained at (rendering never queries it finer)."""
         super().__init__()
         self.config = config
+        self.train_size = train_size
+        self.base: nn.Parameter | None = None
+        if config.base_image:
+            if base is None:
+                raise ValueError("base_image needs the initial base image")
+            self.base = nn.Parameter(base.float().clone()[None])
         self.audio = AudioEncoder(n_mels, config.audio_dim)
         self.encoding: nn.Module
         if config.encoding == "grid":
@@ -111,6 +133,9 @@ class LipField(nn.Module):
             nn.Linear(2 * width if k == self.skip_at else width, width) for k in range(1, config.mlp_depth)
         )
         self.out = nn.Linear(width, 3)
+        if self.base is not None:  # G starts at zero: F starts as the base image
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def condition(self, mel: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
         """(B, T, n_mels) speech windows and (B,) frame times → (B, cond_dim)."""
@@ -128,12 +153,37 @@ class LipField(nn.Module):
                 skip = self.skip_xy(enc) + self.skip_cond(cond)[:, None, :]
                 h = torch.cat([h, skip], dim=-1)
             h = F.relu(layer(h))
-        return self.out(h) + 0.5
+        if self.base is None:
+            return self.out(h) + 0.5
+        return self.out(h) + self.sample_base(xy)
+
+    def sample_base(self, xy: torch.Tensor) -> torch.Tensor:
+        """B at (N, P, 2) coordinates → (N, P, 3); pixel centres of B sit at (i + 0.5) / W."""
+        assert self.base is not None
+        grid = (2 * xy - 1).reshape(1, -1, 1, 2).to(self.base.dtype)
+        out = F.grid_sample(self.base, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return out[0, :, :, 0].T.reshape(*xy.shape[:-1], 3)
 
     def render(self, cond: torch.Tensor, width: int, height: int) -> torch.Tensor:
-        """(B, cond_dim) → (B, 3, height, width) lip images, one query per pixel centre."""
-        xy = grid_queries(width, height, cond.device).expand(cond.shape[0], -1, -1)
-        return self.forward(xy, cond).transpose(1, 2).reshape(cond.shape[0], 3, height, width)
+        """(B, cond_dim) → (B, 3, height, width) lip images: one query per pixel centre, up to the training
+        resolution; above it the MLP's part is upsampled and the base image read at full resolution."""
+        batch = cond.shape[0]
+        qw, qh = width, height
+        if self.train_size is not None and width > self.train_size[0]:
+            qw, qh = self.train_size
+        xy = grid_queries(qw, qh, cond.device).expand(batch, -1, -1)
+        if self.base is None:
+            out = self.forward(xy, cond).transpose(1, 2).reshape(batch, 3, qh, qw)
+            if (qw, qh) != (width, height):
+                out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False)
+            return out
+        change = (self.forward(xy, cond) - self.sample_base(xy)).transpose(1, 2).reshape(batch, 3, qh, qw)
+        if (qw, qh) != (width, height):
+            change = F.interpolate(change, size=(height, width), mode="bilinear", align_corners=False)
+        base = F.interpolate(
+            self.base, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+        )
+        return base + change
 
 
 def grid_queries(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:

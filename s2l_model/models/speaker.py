@@ -109,13 +109,16 @@ class SpeakerModel(nn.Module):
         self.layout = layout
         self.use_blend = use_blend
         box = layout.lip_box
-        self.field = LipField(config, layout.n_mels, aspect=box.width / box.height)
+        canonical = torch.from_numpy(np.ascontiguousarray(canonical_patch)).permute(2, 0, 1).float() / 255.0
+        lips = canonical[(slice(None), *box.inside(layout.patch).slices)]
+        self.field = LipField(
+            config, layout.n_mels, aspect=box.width / box.height, base=lips, train_size=layout.lip_train_size
+        )
         self.depth = CanonicalDepthField(
             torch.from_numpy(np.ascontiguousarray(depth_patch)), layout.patch, learn_depth
         )
         self.blend = BlendNet(config.blend_channels)
         self.expert = SyncExpert(config.sync_frames, config.sync_dim, layout.n_mels)
-        canonical = torch.from_numpy(np.ascontiguousarray(canonical_patch)).permute(2, 0, 1).float() / 255.0
         self.register_buffer("canonical", canonical[None])
         self.register_buffer(
             "lip_mask", torch.from_numpy(np.ascontiguousarray(lip_mask_patch)).float()[None, None]

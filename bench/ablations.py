@@ -1,0 +1,97 @@
+"""Ablations on the fast preset, like the paper's Table 5 (issue 5).
+
+    .venv/bin/python bench/ablations.py [--video ../shared/data/speakers/cnn_anchor_71s.mp4]
+        [--only NAME ...] [--full PROFILE.prof] [--out bench/out/ablations]
+
+Each variant is a complete `s2l profile build --preset VARIANT.toml` (a TOML that `extends = "fast"` and
+changes one key), run one after the other on this machine, and is measured by the build's own held-out
+check (the last 10 % of the video, rendered from its own speech). `--full` reuses an existing fast profile
+of the same video for the "full model" row instead of building it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from s2l_model.profile.container import read_manifest  # noqa: E402
+
+VARIANTS: dict[str, str] = {
+    "full model (fast)": "",
+    "w/o continuous sampling": "[train]\ncontinuous_sampling = false\n",
+    "w/o Blend-Net": "[train]\nblend_net = false\n",
+    "w/o sync loss": "[train]\nsync_loss = false\n",
+    "w/o time code": "[model]\nuse_time = false\n",
+    "grid encoding (3 x 64 MLP)": '[model]\nencoding = "grid"\nmlp_depth = 3\nmlp_width = 64\n',
+}
+COLUMNS = [
+    ("psnr_mouth", "mouth PSNR dB ↑"),
+    ("ssim_mouth", "mouth SSIM ↑"),
+    ("lmd_px", "LMD px ↓"),
+    ("sync/prediction/envelope", "sync env. r ↑"),
+    ("sync/prediction/phones", "sync phones d' ↑"),
+    ("sync/prediction/expert", "own expert cos ↑"),
+    ("psnr_frame", "frame PSNR dB ↑"),
+]
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def build(video: Path, name: str, override: str, out: Path) -> Path:
+    preset = out / f"{slug(name)}.toml"
+    preset.write_text(f'extends = "fast"\nname = "{slug(name)}"\n{override}')
+    profile = out / f"{slug(name)}.prof"
+    cmd = [sys.executable, "-m", "s2l_cli", "profile", "build", str(video), "-o", str(profile)]
+    cmd += ["--preset", str(preset), "--force", "--json"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{name}: build failed: {proc.stderr.strip().splitlines()[-1:]}")
+    print(f"{name}: built in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    return profile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--video", type=Path, default=ROOT.parent / "shared/data/speakers/cnn_anchor_71s.mp4")
+    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--full", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "ablations")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for name, override in VARIANTS.items():
+        if args.only is not None and name not in args.only and slug(name) not in args.only:
+            continue
+        if name.startswith("full") and args.full is not None:
+            profile = args.full
+        else:
+            profile = build(args.video, name, override, args.out)
+        m = read_manifest(profile)
+        rows[name] = {
+            **m["metrics"],
+            "steps": m["training"]["steps"],
+            "train_min": m["training"]["seconds"] / 60,
+        }
+        (args.out / "ablations.json").write_text(json.dumps(rows, indent=2))
+    header = "| variant | " + " | ".join(label for _, label in COLUMNS) + " | steps | train min |"
+    print(header)
+    print("|---" * (len(COLUMNS) + 3) + "|")
+    for name, m in rows.items():
+        cells = ["n/a" if m.get(k) is None else f"{m[k]:.3f}" for k, _ in COLUMNS]
+        print(f"| {name} | " + " | ".join(cells) + f" | {m['steps']} | {m['train_min']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
