@@ -1,12 +1,12 @@
 """Ablations on the fast preset, like the paper's Table 5 (issue 5).
 
     .venv/bin/python bench/ablations.py [--video ../shared/data/speakers/cnn_anchor_71s.mp4]
-        [--only NAME ...] [--full PROFILE.prof] [--out bench/out/ablations]
+        [--only NAME ...] [--minutes 5] [--out bench/out/ablations]
 
-Each variant is a complete `s2l profile build --preset VARIANT.toml` (a TOML that `extends = "fast"` and
-changes one key), run one after the other on this machine, and is measured by the build's own held-out
-check (the last 10 % of the video, rendered from its own speech). `--full` reuses an existing fast profile
-of the same video for the "full model" row instead of building it again.
+Each variant is a complete `s2l profile build --preset VARIANT.toml` (a TOML that `extends = "fast"`,
+changes one key, and caps training at `--minutes`, default 5, for every row alike so the table fits in an
+hour of CPU), run one after the other on this machine, and measured by the build's own held-out check (the
+last 10 % of the video, rendered from its own speech).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ VARIANTS: dict[str, str] = {
     "w/o Blend-Net": "[train]\nblend_net = false\n",
     "w/o sync loss": "[train]\nsync_loss = false\n",
     "w/o time code": "[model]\nuse_time = false\n",
-    "grid encoding (3 x 64 MLP)": '[model]\nencoding = "grid"\nmlp_depth = 3\nmlp_width = 64\n',
+    "pure implicit MLP (no base image)": "[model]\nbase_image = false\n",
 }
 COLUMNS = [
     ("psnr_mouth", "mouth PSNR dB ↑"),
@@ -46,9 +46,14 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
 
 
-def build(video: Path, name: str, override: str, out: Path) -> Path:
+def build(video: Path, name: str, override: str, out: Path, minutes: float) -> Path:
     preset = out / f"{slug(name)}.toml"
-    preset.write_text(f'extends = "fast"\nname = "{slug(name)}"\n{override}')
+    # one budget for every row: a [train] table of the override gets the key too
+    if "[train]" in override:
+        text = override.replace("[train]\n", f"[train]\nbudget_minutes = {minutes}\n")
+    else:
+        text = f"{override}[train]\nbudget_minutes = {minutes}\n"
+    preset.write_text(f'extends = "fast"\nname = "{slug(name)}"\n{text}')
     profile = out / f"{slug(name)}.prof"
     cmd = [sys.executable, "-m", "s2l_cli", "profile", "build", str(video), "-o", str(profile)]
     cmd += ["--preset", str(preset), "--force", "--json"]
@@ -66,7 +71,7 @@ def main() -> None:
     )
     parser.add_argument("--video", type=Path, default=ROOT.parent / "shared/data/speakers/cnn_anchor_71s.mp4")
     parser.add_argument("--only", nargs="*", default=None)
-    parser.add_argument("--full", type=Path, default=None)
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget of every variant")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "ablations")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -74,10 +79,7 @@ def main() -> None:
     for name, override in VARIANTS.items():
         if args.only is not None and name not in args.only and slug(name) not in args.only:
             continue
-        if name.startswith("full") and args.full is not None:
-            profile = args.full
-        else:
-            profile = build(args.video, name, override, args.out)
+        profile = build(args.video, name, override, args.out, args.minutes)
         m = read_manifest(profile)
         rows[name] = {
             **m["metrics"],

@@ -177,7 +177,12 @@ def main() -> None:
     print("| method | " + " | ".join(label for _, label in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for name, m in results.items():
-        cells = [format_value(float("nan") if m.get(k) is None else float(m[k])) for k, _ in columns]
+        cells = [
+            "∞ (identical)"
+            if m.get(k) == float("inf")
+            else format_value(float("nan") if m.get(k) is None else float(m[k]))
+            for k, _ in columns
+        ]
         print(f"| {name} | " + " | ".join(cells) + " |")
     truth = {k: v for k, v in results["s2l"].items() if k.startswith("sync/truth")}
     print("truth sync:", truth)
