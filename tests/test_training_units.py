@@ -76,7 +76,10 @@ def test_continuous_sampling_weights_interpolate_bilinearly() -> None:
 
 
 def test_lip_field_renders_any_resolution() -> None:
-    field = LipField(ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False), aspect=1.5)
+    field = LipField(
+        ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False, expert_speech=False),
+        aspect=1.5,
+    )
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
     assert field.render(cond, 12, 8).shape == (2, 3, 8, 12)
     assert field.render(cond, 30, 20).shape == (2, 3, 20, 30)
@@ -88,7 +91,10 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
     the base's own size, even though the MLP trains at a lower resolution."""
     base = torch.rand(3, 16, 24)
     field = LipField(
-        ModelConfig(mlp_depth=2, mlp_width=16, audio_dim=8), aspect=1.5, base=base, train_size=(12, 8)
+        ModelConfig(mlp_depth=2, mlp_width=16, audio_dim=8, expert_speech=False),
+        aspect=1.5,
+        base=base,
+        train_size=(12, 8),
     )
     cond = field.condition(torch.randn(2, 16, 80), torch.zeros(2))
     assert torch.allclose(field.render(cond, 24, 16), base.expand(2, -1, -1, -1), atol=1e-6)
@@ -98,7 +104,9 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
 
 
 def test_grid_encoding_variant_runs() -> None:
-    config = ModelConfig(encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8, base_image=False)
+    config = ModelConfig(
+        encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8, base_image=False, expert_speech=False
+    )
     field = LipField(config, aspect=1.5)
     cond = field.condition(torch.randn(1, 16, 80), torch.zeros(1))
     out = field.render(cond, 10, 6)

@@ -32,6 +32,7 @@ class ModelConfig:
     mlp_depth: int = 4
     mlp_width: int = 128
     audio_dim: int = 64
+    expert_speech: bool = True  # F also gets the (frozen) sync expert's speech embedding of the frame
     use_time: bool = True
     time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
     blend_channels: int = 16
@@ -58,7 +59,8 @@ class LossWeights:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2000
-    batch_frames: int = 4
+    batch_frames: int = 4  # frames per step through composition and Blend-Net
+    lip_batch_frames: int = 4  # frames per step for the lip loss (Eq. 7); the first batch_frames are composed
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4  # cosine decay to this
     budget_minutes: float = 10.0  # the training stage's own cap (the build's --budget caps everything)
@@ -70,6 +72,7 @@ class TrainConfig:
     blend_net: bool = True
     sync_loss: bool = True
     learn_depth: bool = True
+    motion_weight: float = 2.0  # lip loss weight of pixels that move with speech (see Trainer._motion_weight)
     hole_probability: float = 0.5  # Sec. 4.3 black-hole augmentation, per training sample
     hole_ratio: float = 0.5
     perceptual_every: int = 1  # the ST-LPIPS terms every k-th step (CPU time)

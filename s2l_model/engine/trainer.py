@@ -96,7 +96,7 @@ def layout_of(data: TrainingSet, preset: Preset) -> SceneLayout:
 
 
 def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
-    return SpeakerModel(
+    model = SpeakerModel(
         preset.model,
         layout_of(data, preset),
         data.canonical_patch,
@@ -106,6 +106,9 @@ def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
         learn_depth=preset.train.learn_depth,
         use_blend=preset.train.blend_net,
     )
+    mel = data.speech[data.train_frames]  # (K, 16, n_mels)
+    model.set_mel_statistics(mel.mean(axis=(0, 1)), mel.std(axis=(0, 1)))
+    return model
 
 
 def _resize_stack(images: np.ndarray, frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -172,6 +175,7 @@ class Trainer:
         )
         self.window_centres = np.flatnonzero(ok)
         self.ring = self._depth_ring()
+        self.motion_weight = self._motion_weight(preset.train.motion_weight)
         self.perceptual: STLPIPS | None = None
         if self.tcfg.loss.lip_perceptual > 0 or self.tcfg.loss.face_perceptual > 0:
             self.perceptual = load_stlpips("alex", str(device))
@@ -203,6 +207,15 @@ class Trainer:
         ys, xs = np.nonzero(patch_mask[::2, ::2])
         pts = np.stack([xs * 2 + d.patch.x0, ys * 2 + d.patch.y0], axis=1).astype(np.float32)
         return torch.from_numpy(pts)
+
+    def _motion_weight(self, strength: float) -> torch.Tensor:
+        """(1, 1, h, w) per-pixel weight of the lip loss: 1 + strength × (the pixel's standard deviation over
+        the training frames / its mean over the box). Pixels that move with speech weigh more — the paper's
+        premise that the lips are what speech drives — so the field learns how far the mouth opens sooner
+        instead of settling on the average mouth."""
+        lips = self.lips[torch.from_numpy(self.data.train_frames)].float()
+        std = lips.std(dim=0).mean(dim=0)  # (h, w)
+        return (1 + strength * std / std.mean().clamp(min=1e-6))[None, None]
 
     def _crops(self, frames: np.ndarray) -> torch.Tensor:
         return (
@@ -316,9 +329,12 @@ class Trainer:
     def _losses(self, progress: float) -> dict[str, torch.Tensor]:
         t, w = self.tcfg, self.tcfg.loss
         model, dev = self.model, self.device
-        frames = self._sample_frames(t.batch_frames)
-        idx = torch.from_numpy(frames)
-        cond = model.field.condition(self.speech[idx].to(dev), self.seconds[idx].to(dev))
+        # the lip loss sees more frames (cheap) than the composition path (the crops and Blend-Net are not)
+        lip_frames = self._sample_frames(max(t.batch_frames, t.lip_batch_frames))
+        idx = torch.from_numpy(lip_frames)
+        cond = model.condition(
+            self.speech[idx].to(dev), self.sync_speech[idx].to(dev), self.seconds[idx].to(dev)
+        )
         lw, lh = self.layout.lip_train_size
         if t.continuous_sampling:
             pred = render_continuous(model.field, cond, lw, lh, self.gen)
@@ -327,11 +343,15 @@ class Trainer:
         target = self.lips[idx].to(dev).float() / 255.0
         valid = self.lip_valid[idx].to(dev).float()
         losses: dict[str, torch.Tensor] = {}
-        losses["lip"] = ((pred - target).square() * valid).sum() / (3 * valid.sum()).clamp(min=1)
+        weight = valid * self.motion_weight.to(dev)
+        losses["lip"] = ((pred - target).square() * weight).sum() / (3 * weight.sum()).clamp(min=1e-6)
         perceptual = self.perceptual is not None and self.step % t.perceptual_every == 0
         if perceptual and w.lip_perceptual > 0:
             losses["lip_lpips"] = self.perceptual(pred.clamp(0, 1), target).mean()  # type: ignore[misc]
 
+        frames = lip_frames[: t.batch_frames]
+        pred = pred[: t.batch_frames]
+        idx = idx[: t.batch_frames]
         crops = self._crops(frames).to(dev)
         rot, trans, org = (
             self.rotations[idx].to(dev),
@@ -382,7 +402,9 @@ class Trainer:
         centres = self.rng.choice(self.window_centres, size=self.tcfg.sync_batch)
         frames = self._window(centres)  # (B, F)
         flat = torch.from_numpy(frames.reshape(-1))
-        cond = model.field.condition(self.speech[flat].to(dev), self.seconds[flat].to(dev))
+        cond = model.condition(
+            self.speech[flat].to(dev), self.sync_speech[flat].to(dev), self.seconds[flat].to(dev)
+        )
         sw, sh = self.layout.sync_size
         lips = model.field.render(cond, sw, sh)  # (B·F, 3, sh, sw)
         mouths = grey(lips.clamp(0, 1)).reshape(len(centres), self.cfg.sync_frames, sh, sw)
@@ -401,7 +423,10 @@ class Trainer:
         model = self.model
         idx = torch.from_numpy(self.probe)
         with torch.no_grad():
-            cond = model.field.condition(self.speech[idx].to(self.device), self.seconds[idx].to(self.device))
+            dev = self.device
+            cond = model.condition(
+                self.speech[idx].to(dev), self.sync_speech[idx].to(dev), self.seconds[idx].to(dev)
+            )
             lw, lh = self.layout.lip_train_size
             pred = model.field.render(cond, lw, lh)
         return _psnr(pred, self.lips[idx].to(self.device).float() / 255.0)

@@ -32,12 +32,31 @@ from s2l_model.engine.config import ModelConfig
 TIME_PERIODS_S = 1.0  # shortest period of the time code; the others double
 
 
+class MelNorm(nn.Module):
+    """Standardises each mel band with the speaker's training statistics (buffers, stored in the profile).
+
+    Fixed per-band statistics keep loudness: a per-frame LayerNorm would divide it away, and loudness is the
+    strongest cue for how far the mouth opens (the first builds learned almost no motion with it)."""
+
+    def __init__(self, n_mels: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_mels))
+        self.register_buffer("std", torch.ones(n_mels))
+
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean)
+        self.std.copy_(std.clamp(min=1e-3))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return (mel - self.mean) / self.std
+
+
 class AudioEncoder(nn.Module):
     """(B, T, n_mels) log-mel window → (B, dim) speech code: strided 1D convolutions, then an MLP."""
 
     def __init__(self, n_mels: int, dim: int, width: int = 64) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(n_mels)
+        self.norm = MelNorm(n_mels)
         self.convs = nn.Sequential(
             nn.Conv1d(n_mels, width, 3, stride=2, padding=1),
             nn.LeakyReLU(0.02),
@@ -123,6 +142,7 @@ class LipField(nn.Module):
             raise ValueError(f"unknown coordinate encoding {config.encoding!r}")
         width = config.mlp_width
         cond_dim = config.audio_dim + (2 * config.time_frequencies if config.use_time else 0)
+        cond_dim += config.sync_dim if config.expert_speech else 0
         self.cond_dim = cond_dim
         self.in_xy = nn.Linear(self.encoding.dim, width)
         self.in_cond = nn.Linear(cond_dim, width)
@@ -137,9 +157,16 @@ class LipField(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
-    def condition(self, mel: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
-        """(B, T, n_mels) speech windows and (B,) frame times → (B, cond_dim)."""
+    def condition(
+        self, mel: torch.Tensor, seconds: torch.Tensor, speech_code: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(B, T, n_mels) speech windows, (B,) frame times and, with ``expert_speech``, (B, sync_dim) speech
+        embeddings from the sync expert → (B, cond_dim)."""
         code = self.audio(mel)
+        if self.config.expert_speech:
+            if speech_code is None:
+                raise ValueError("this lip field also needs the sync expert's speech code")
+            code = torch.cat([code, speech_code.to(code.dtype)], dim=1)
         if self.config.use_time:
             code = torch.cat([code, time_code(seconds.to(code.dtype), self.config.time_frequencies)], dim=1)
         return code

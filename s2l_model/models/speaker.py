@@ -127,6 +127,23 @@ class SpeakerModel(nn.Module):
             "blend_mask", torch.from_numpy(np.ascontiguousarray(blend_mask_patch)).float()[None, None]
         )
 
+    def set_mel_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Per-band log-mel statistics of the training speech, for both audio encoders."""
+        m, sd = torch.from_numpy(mean).float(), torch.from_numpy(std).float()
+        self.field.audio.norm.set_statistics(m, sd)
+        self.expert.audio_norm.set_statistics(m, sd)
+
+    def condition(self, mel: torch.Tensor, sync_mel: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+        """The lip field's per-frame condition from the frame's log-mel window, the sync expert's (longer)
+        window and the frame time. The expert's speech embedding was trained (stage 1) to tell mouth shapes
+        apart, so it is a speech code the field can use from its first steps (the role DeepSpeech features
+        play in the paper); the expert stays frozen here."""
+        code = None
+        if self.config.expert_speech:
+            with torch.no_grad():
+                code = self.expert.embed_speech(sync_mel)
+        return self.field.condition(mel, seconds, code)
+
     # -- geometry -------------------------------------------------------------------------------------------
     def crop_grid(
         self, rotations: torch.Tensor, translations: torch.Tensor, origins: torch.Tensor

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2l_model.fields.lip import MelNorm
+
 SHIFTS = (-6, -3, 3, 6)  # frames: negatives of the same speech against shifted mouths
 
 
@@ -31,7 +33,7 @@ class SyncExpert(nn.Module):
             _conv(frames, 32, 2), _conv(32, 32, 1), _conv(32, 64, 2), _conv(64, 96, 2), _conv(96, 128, 2)
         )
         self.visual_head = nn.Linear(128, dim)
-        self.audio_norm = nn.LayerNorm(n_mels)
+        self.audio_norm = MelNorm(n_mels)
         self.audio = nn.Sequential(
             nn.Conv1d(n_mels, 96, 3, padding=1),
             nn.ReLU(),

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from s2l_model.dataset.trainset import sync_mel_config
 from s2l_model.engine.config import model_config_from_dict
 from s2l_model.errors import InputError
 from s2l_model.features.speech import speech_windows
@@ -126,6 +127,9 @@ class ProfileRenderer:
         if not frames:
             return
         mels = speech_windows(speech, profile.fps, len(frames))
+        sync_mels = speech_windows(
+            speech, profile.fps, len(frames), sync_mel_config(profile.fps, profile.model.config.sync_frames)
+        )
         start = frames[0]
         if frames != list(range(start, start + len(frames))):
             raise ValueError("render needs consecutive frame indices")
@@ -134,14 +138,14 @@ class ProfileRenderer:
         for k, source in enumerate(decoded):
             pending.append((k, frames[k], source))
             if len(pending) == self.batch:
-                yield from self._render_batch(pending, mels)
+                yield from self._render_batch(pending, mels, sync_mels)
                 pending = []
         if pending:
-            yield from self._render_batch(pending, mels)
+            yield from self._render_batch(pending, mels, sync_mels)
 
     @torch.no_grad()
     def _render_batch(
-        self, items: list[tuple[int, int, np.ndarray]], mels: np.ndarray
+        self, items: list[tuple[int, int, np.ndarray]], mels: np.ndarray, sync_mels: np.ndarray
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         model = self.profile.model
         layout = model.layout
@@ -152,7 +156,8 @@ class ProfileRenderer:
             fs = torch.tensor([f for _, f, _ in live])
             mel = torch.from_numpy(mels[ks]).to(self.device)
             seconds = (fs.double() * self.profile.fps.denominator / self.profile.fps.numerator).float()
-            cond = model.field.condition(mel, seconds.to(self.device))
+            sync_mel = torch.from_numpy(sync_mels[ks]).to(self.device)
+            cond = model.condition(mel, sync_mel, seconds.to(self.device))
             lips = model.field.render(cond, layout.lip_box.width, layout.lip_box.height)
             cw, ch = layout.crop_size
             crops = []
