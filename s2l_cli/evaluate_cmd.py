@@ -49,6 +49,12 @@ def evaluate_cmd(
             show_default=False,
         ),
     ] = None,
+    profile_opt: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile", help="The same as giving SPEAKER.prof as the argument.", show_default=False
+        ),
+    ] = None,
     pred: Annotated[
         Path | None,
         typer.Option("--pred", help="The video to evaluate (e.g. a dub, or a rendering of held-out frames)."),
@@ -134,6 +140,9 @@ def evaluate_cmd(
         write_report,
     )
 
+    if profile is not None and profile_opt is not None and profile != profile_opt:
+        raise InputError("give the profile once: as the argument or with --profile")
+    profile = profile or profile_opt
     if (profile is None) == (pred is None):
         raise InputError("give a profile (s2l evaluate SPEAKER.prof) or --pred VIDEO, one of the two")
     if profile is not None and ref is not None:

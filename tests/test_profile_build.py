@@ -98,7 +98,7 @@ def test_evaluate_a_profile_prints_the_papers_columns(built: dict) -> None:
     assert proc.returncode == 0, proc.stderr
     for column in ("PSNR", "SSIM", "LPIPS", "CPBD", "LMD", "Sync", "held-out frames"):
         assert column in proc.stdout, column
-    proc = run_s2l("evaluate", str(built["profile"]), "--no-report", "--no-phones", "--json")
+    proc = run_s2l("evaluate", "--profile", str(built["profile"]), "--no-report", "--no-phones", "--json")
     summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
     assert {row["metric"] for row in summary} == {"PSNR", "SSIM", "LPIPS", "CPBD", "LMD", "Sync"}
     expert = [row for row in summary if row["variant"].startswith("profile sync expert (per-speaker proxy)")]
