@@ -28,6 +28,7 @@ batch_frames = 2
 sync_expert_steps = 6
 sync_expert_batch = 8
 sync_start = 0.5
+sync_loss = true
 sync_batch = 2
 budget_minutes = 5.0
 checkpoint_seconds = 0.0
