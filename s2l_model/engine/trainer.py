@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset
 from s2l_model.fields.lip import render_continuous
-from s2l_model.geometry.crop import Rect, canonical_to_observed, inside_rect, pixel_centres, sample_image
+from s2l_model.geometry.crop import canonical_to_observed, inside_rect, sample_image
 from s2l_model.metrics.stlpips import STLPIPS, load_stlpips
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
 from s2l_model.models.sync import SHIFTS, contrastive_loss, grey
@@ -243,7 +243,7 @@ class Trainer:
         dev = self.device
         v = expert.embed_mouth(self._real_mouths(self._window(centres)).to(dev))
         a = expert.embed_speech(self.sync_speech[torch.from_numpy(centres)].to(dev))
-        shifted = [s for s in SHIFTS]
+        shifted = list(SHIFTS)
         v_neg = torch.stack(
             [expert.embed_mouth(self._real_mouths(self._window(centres, s)).to(dev)) for s in shifted], dim=1
         )
@@ -532,7 +532,3 @@ class Trainer:
         if self.expert_step >= self.tcfg.sync_expert_steps:
             self.model.expert.eval()
             self.model.expert.requires_grad_(False)
-
-
-def crop_pixels(rect: Rect) -> torch.Tensor:
-    return pixel_centres(rect, rect.width, rect.height)

@@ -20,7 +20,7 @@ from s2l_model.dataset.trainset import sync_mel_config
 from s2l_model.features.speech import speech_windows
 from s2l_model.geometry.crop import Rect, canonical_to_observed, pixel_centres, sample_image
 from s2l_model.media import Speech
-from s2l_model.metrics.sync import MAX_OFFSET, SyncScore
+from s2l_model.metrics.sync import MAX_OFFSET, SyncScore, summarise_curve
 from s2l_model.models.sync import grey
 from s2l_model.profile.speaker import SpeakerProfile
 
@@ -76,11 +76,4 @@ def expert_sync(
         keep = (cols >= 0) & (cols < n)
         if keep.sum() >= 3:
             curve[i] = float(sims[np.flatnonzero(keep), cols[keep]].mean())
-    peak = int(np.nanargmax(curve))
-    return SyncScore(
-        name=name,
-        score=float(curve[max_offset]),
-        offset=peak - max_offset,
-        confidence=float(curve[peak] - np.nanmedian(curve)),
-        curve=curve,
-    )
+    return summarise_curve(name, curve, max_offset)

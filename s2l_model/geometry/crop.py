@@ -82,10 +82,6 @@ def inside_rect(pixels: torch.Tensor, rect: Rect) -> torch.Tensor:
     return (x >= 0) & (x <= rect.width - 1) & (y >= 0) & (y <= rect.height - 1)
 
 
-def _backproject(camera: PinholeCamera, pixels: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
-    return camera.backproject(pixels, depth)
-
-
 def canonical_to_observed(
     pixels: torch.Tensor,
     depth: torch.Tensor,
@@ -94,7 +90,7 @@ def canonical_to_observed(
     translation: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Canonical (B, P, 2) pixels at canonical depths (B, P) → observed (B, P, 2) pixels and depths (B, P)."""
-    points = _backproject(camera, pixels, depth) @ rotation.transpose(1, 2) + translation[:, None, :]
+    points = camera.backproject(pixels, depth) @ rotation.transpose(1, 2) + translation[:, None, :]
     return camera.project(points), points[..., 2]
 
 
@@ -110,6 +106,6 @@ def observed_to_canonical(
     guess = pixels
     for _ in range(iterations):
         _, observed_z = canonical_to_observed(guess, depth_of(guess), camera, rotation, translation)
-        points = _backproject(camera, pixels, observed_z) - translation[:, None, :]
+        points = camera.backproject(pixels, observed_z) - translation[:, None, :]
         guess = camera.project(points @ rotation)  # R^T applied to row vectors
     return guess

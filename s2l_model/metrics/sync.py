@@ -96,7 +96,8 @@ def offset_curve(
     return curve
 
 
-def _summary(name: str, curve: np.ndarray, max_offset: int) -> SyncScore:
+def summarise_curve(name: str, curve: np.ndarray, max_offset: int = MAX_OFFSET) -> SyncScore:
+    """A score per offset -max..+max → the value at 0, the peak's offset, peak minus median."""
     if not np.isfinite(curve).any():
         return SyncScore(name, float("nan"), 0, float("nan"), curve)
     peak = int(np.nanargmax(curve))
@@ -118,7 +119,7 @@ def _pearson(v: np.ndarray, a: np.ndarray) -> float:
 def envelope_sync(opening: np.ndarray, speech: Speech, fps: float, max_offset: int = MAX_OFFSET) -> SyncScore:
     """Correlation of the mouth opening with the speech energy envelope (see the module doc)."""
     envelope = speech_envelope(speech, fps, len(opening))
-    return _summary("envelope", offset_curve(opening, envelope, _pearson, max_offset), max_offset)
+    return summarise_curve("envelope", offset_curve(opening, envelope, _pearson, max_offset), max_offset)
 
 
 def _separation(v: np.ndarray, labels: np.ndarray) -> float:
@@ -144,4 +145,4 @@ def phone_sync(
     if targets is None:
         targets = lip_targets(recognise_phones(speech), fps, len(opening))
     labels = np.where(targets == 0, np.nan, targets.astype(float))
-    return _summary("phones", offset_curve(opening, labels, _separation, max_offset), max_offset)
+    return summarise_curve("phones", offset_curve(opening, labels, _separation, max_offset), max_offset)

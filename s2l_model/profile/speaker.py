@@ -9,7 +9,6 @@ Blend-Net blends it, and the crop goes back into the frame. Pixels outside the b
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -184,8 +183,3 @@ class ProfileRenderer:
                 results[k] = (frame, mask)
         for k, _, src in items:
             yield results.get(k, (src, np.zeros(src.shape[:2], bool)))
-
-
-def temporary_footage(profile: SpeakerProfile) -> tempfile.TemporaryDirectory[str]:
-    """A temporary folder for the profile's footage; the caller extracts into it and cleans it up."""
-    return tempfile.TemporaryDirectory(prefix="s2l-footage-")
