@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from s2l_cli.options import Force, Json
+from s2l_cli.options import DeviceChoice, DeviceOpt, Force, Json
 from s2l_cli.report import Reporter, stdout
 from s2l_model.errors import InputError
 from s2l_model.media.probe import check_input_file
@@ -22,22 +22,6 @@ if TYPE_CHECKING:  # the CLI imports torch only when a command needs it
 class LpipsNet(StrEnum):
     alex = "alex"
     vgg = "vgg"
-
-
-class Device(StrEnum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-def _device(choice: Device) -> str:
-    import torch
-
-    if choice is Device.cuda and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available to torch here")
-    if choice is Device.auto:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice.value
 
 
 def evaluate_cmd(
@@ -111,7 +95,7 @@ def evaluate_cmd(
             show_default=False,
         ),
     ] = None,
-    device: Annotated[Device, typer.Option("--device", help="Where the networks run.")] = Device.auto,
+    device: DeviceOpt = DeviceChoice.auto,
     max_frames: Annotated[
         int | None, typer.Option("--max-frames", min=1, help="Evaluate only the first N frames.")
     ] = None,
@@ -132,6 +116,7 @@ def evaluate_cmd(
     envelope, and English phone classes), searched over +-15 frames of audio offset like SyncNet, with
     the offset and a confidence reported.
     """
+    from s2l_model.device import choose_device
     from s2l_model.evaluate import EvaluateConfig, evaluate_videos
     from s2l_model.evaluate.report import (
         check_report_folder,
@@ -165,7 +150,7 @@ def evaluate_cmd(
         frame_lpips_samples=frame_lpips,
         phones=phones,
         syncnet=syncnet,
-        device=_device(device),
+        device=choose_device(device.value).type,
         max_frames=max_frames,
     )
     reporter = Reporter(json_out)

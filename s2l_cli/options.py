@@ -36,3 +36,15 @@ Fps = Annotated[
         "--fps", help="Output frame rate, e.g. 25, 29.97 or 30000/1001 (default: keep the source's)."
     ),
 ]
+
+
+class DeviceChoice(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+DeviceOpt = Annotated[
+    DeviceChoice,
+    typer.Option("--device", help="Where the networks run: auto (CUDA if available), cpu or cuda."),
+]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from s2l_cli.options import Force, Json
+from s2l_cli.options import DeviceChoice, DeviceOpt, Force, Json
 from s2l_cli.report import Reporter
 from s2l_model.errors import InputError
 from s2l_model.media.probe import check_input_file
@@ -128,7 +128,7 @@ def build_cmd(
             help='fast (CPU-friendly), balanced, quality (GPU), or a .toml file (may say extends = "fast").',
         ),
     ] = "fast",
-    device: Annotated[str, typer.Option("--device", help="auto (CUDA if available), cpu or cuda.")] = "auto",
+    device: DeviceOpt = DeviceChoice.auto,
     budget: Annotated[
         float | None,
         typer.Option(
@@ -178,7 +178,7 @@ def build_cmd(
         raise InputError(f"--workdir is a file, expected a folder: {workdir}")
     options = BuildOptions(
         preset=preset,
-        device=device,
+        device=device.value,
         budget_minutes=budget,
         test_split=test_split,
         resume=resume,

@@ -66,18 +66,6 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def choose_device(requested: str) -> torch.device:
-    from s2l_model.errors import InputError
-
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available to torch on this machine")
-    if requested not in ("cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, not {requested!r}")
-    return torch.device(requested)
-
-
 def layout_of(data: TrainingSet, preset: Preset) -> SceneLayout:
     cfg = preset.model
     return SceneLayout(

@@ -22,8 +22,9 @@ import torch
 
 from s2l_model import __version__
 from s2l_model.dataset.trainset import TrainingSet, build_training_set, load_training_set
+from s2l_model.device import choose_device
 from s2l_model.engine.config import Preset, load_preset
-from s2l_model.engine.trainer import CHECKPOINT, ProgressFn, Trainer, TrainResult, choose_device
+from s2l_model.engine.trainer import CHECKPOINT, ProgressFn, Trainer, TrainResult
 from s2l_model.errors import InputError
 from s2l_model.evaluate.compare import EvaluateConfig, Evaluation
 from s2l_model.evaluate.heldout import evaluate_heldout, heldout_range
