@@ -44,7 +44,7 @@ from s2l_model.evaluate.heldout import evaluate_heldout  # noqa: E402
 from s2l_model.evaluate.report import format_value  # noqa: E402
 from s2l_model.features.speech import speech_windows  # noqa: E402
 from s2l_model.media import Speech, iter_frames  # noqa: E402
-from s2l_model.models.speaker import SpeakerModel  # noqa: E402
+from s2l_model.models.speaker import SpeakerModel, put_back  # noqa: E402
 from s2l_model.profile.build import _evaluation_metrics, add_expert_scores  # noqa: E402
 from s2l_model.profile.speaker import ProfileRenderer, SpeakerProfile  # noqa: E402
 
@@ -79,13 +79,7 @@ class PasteRenderer:
                 )
                 out = model.compose(lips, crop, grid)
                 pixels = (out.output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                region = out.blend_mask[0, 0].numpy() > 0
-                frame = src.copy()
-                view = frame[y : y + ch, x : x + cw]
-                view[region] = pixels[region]
-                mask = np.zeros(src.shape[:2], bool)
-                mask[y : y + ch, x : x + cw] = region
-                yield frame, mask
+                yield put_back(src, (x, y), pixels, out.blend_mask[0, 0].numpy() > 0)
 
 
 class OutsideRegion:

@@ -165,3 +165,16 @@ def test_rect_inside() -> None:
     assert Rect(10, 20, 5, 5).inside(Rect(4, 8, 50, 50)) == Rect(6, 12, 5, 5)
     # two 2x2-pixel cells across a 4x2 rect: centres halfway between pixels 0/1 and 2/3
     assert np.array_equal(pixel_centres(Rect(0, 0, 4, 2), 2, 1).numpy(), np.array([[[0.5, 0.5], [2.5, 0.5]]]))
+
+
+def test_put_back_changes_only_the_region() -> None:
+    from s2l_model.models.speaker import put_back
+
+    source = np.zeros((10, 12, 3), np.uint8)
+    crop = np.full((4, 5, 3), 200, np.uint8)
+    region = np.zeros((4, 5), bool)
+    region[1:3, 2:4] = True
+    frame, mask = put_back(source, (6, 3), crop, region)
+    assert mask.sum() == 4 and mask[4:6, 8:10].all()
+    assert (frame[mask] == 200).all() and (frame[~mask] == 0).all()
+    assert (source == 0).all()  # the source frame is not modified

@@ -83,6 +83,20 @@ def scaled_size(box: Rect, width: int) -> tuple[int, int]:
     return w, max(4, round(box.height * w / box.width))
 
 
+def put_back(
+    source: np.ndarray, origin: tuple[int, int], crop: np.ndarray, region: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A copy of the (H, W, 3) ``source`` frame with the composed ``crop`` (h, w, 3) written where its
+    ``region`` (h, w) bool is set, the crop's top-left at ``origin`` (x, y); and the frame-sized region."""
+    x, y = origin
+    h, w = region.shape
+    frame = source.copy()
+    frame[y : y + h, x : x + w][region] = crop[region]
+    mask = np.zeros(source.shape[:2], bool)
+    mask[y : y + h, x : x + w] = region
+    return frame, mask
+
+
 @dataclass
 class Composed:
     output: torch.Tensor  # (B, 3, ch, cw) final crop

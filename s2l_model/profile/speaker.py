@@ -23,7 +23,7 @@ from s2l_model.engine.config import model_config_from_dict
 from s2l_model.errors import InputError
 from s2l_model.features.speech import speech_windows
 from s2l_model.media import Speech, iter_frames
-from s2l_model.models.speaker import SceneLayout, SpeakerModel
+from s2l_model.models.speaker import SceneLayout, SpeakerModel, put_back
 from s2l_model.profile.container import ProfileContents, extract_file, read_profile
 
 KIND = "s2l speaker profile"
@@ -173,13 +173,7 @@ class ProfileRenderer:
             out = (composed.output.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
             region = (composed.blend_mask[:, 0] > 0).cpu().numpy()
             for j, (k, f, src) in enumerate(live):
-                frame = src.copy()
-                x, y = (int(v) for v in self.origins[f])
-                inside = region[j]
-                view = frame[y : y + ch, x : x + cw]
-                view[inside] = out[j][inside]
-                mask = np.zeros(frame.shape[:2], bool)
-                mask[y : y + ch, x : x + cw] = inside
-                results[k] = (frame, mask)
+                origin = (int(self.origins[f, 0]), int(self.origins[f, 1]))
+                results[k] = put_back(src, origin, out[j], region[j])
         for k, _, src in items:
             yield results.get(k, (src, np.zeros(src.shape[:2], bool)))
