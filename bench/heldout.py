@@ -45,7 +45,7 @@ from s2l_model.evaluate.report import format_value  # noqa: E402
 from s2l_model.features.speech import speech_windows  # noqa: E402
 from s2l_model.media import Speech, iter_frames  # noqa: E402
 from s2l_model.models.speaker import SpeakerModel, put_back  # noqa: E402
-from s2l_model.profile.build import _evaluation_metrics, add_expert_scores  # noqa: E402
+from s2l_model.profile.build import add_expert_scores, evaluation_metrics  # noqa: E402
 from s2l_model.profile.speaker import ProfileRenderer, SpeakerProfile  # noqa: E402
 
 
@@ -157,7 +157,7 @@ def main() -> None:
             work.mkdir()
             evaluation = evaluate_heldout(video, data.heldout, wrapped, work, config=config)
             add_expert_scores(evaluation, profile, data.heldout)
-            metrics = _evaluation_metrics(evaluation)
+            metrics = evaluation_metrics(evaluation)
             metrics["psnr_outside_blend"] = wrapped.psnr()
             metrics["seconds"] = round(time.perf_counter() - started, 1)
             results[name] = metrics

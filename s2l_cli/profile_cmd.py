@@ -169,7 +169,7 @@ def build_cmd(
     """
     from s2l_model.errors import Interrupted
     from s2l_model.media.atomic import check_output_path
-    from s2l_model.profile.build import BuildOptions, build_profile, default_workdir
+    from s2l_model.profile.build import BuildOptions, build_profile, can_resume, default_workdir
 
     check_input_file(video)
     out = output if output is not None else video.with_suffix(".prof")
@@ -200,8 +200,10 @@ def build_cmd(
             result = build_profile(video, out, options, on_stage=on_stage, on_train=on_train)
         except KeyboardInterrupt:
             where = workdir or default_workdir(out)
+            if not can_resume(where):
+                raise Interrupted("interrupted before training started; nothing to resume") from None
             raise Interrupted(
-                f"interrupted; the checkpoint is in {where}: run the same command with --resume to continue"
+                f"interrupted; the work so far is in {where}: run the same command with --resume to continue"
             ) from None
     seconds = time.perf_counter() - started
     m = result.metrics

@@ -71,6 +71,11 @@ def default_workdir(output: Path) -> Path:
     return output.parent / f".{output.name}.work"
 
 
+def can_resume(workdir: Path) -> bool:
+    """Whether an interrupted build in ``workdir`` got far enough for ``--resume`` (its training set)."""
+    return (workdir / "build.json").is_file() and (workdir / "trainset" / "trainset.json").is_file()
+
+
 def _fingerprint(video: Path, preset: Preset, test_split: float) -> dict[str, Any]:
     stat = video.stat()
     return {
@@ -83,7 +88,7 @@ def _fingerprint(video: Path, preset: Preset, test_split: float) -> dict[str, An
     }
 
 
-def _evaluation_metrics(evaluation: Evaluation) -> dict[str, Any]:
+def evaluation_metrics(evaluation: Evaluation) -> dict[str, Any]:
     e = evaluation
     out: dict[str, Any] = {"frames": e.n_frames}
     for column in (
@@ -187,12 +192,7 @@ def build_profile(
     notes: list[str] = []
     fingerprint = _fingerprint(video, preset, options.test_split)
     build_json = workdir / "build.json"
-    resumable = (
-        options.resume
-        and build_json.is_file()
-        and json.loads(build_json.read_text()) == fingerprint
-        and (workdir / "trainset" / "trainset.json").is_file()
-    )
+    resumable = options.resume and can_resume(workdir) and json.loads(build_json.read_text()) == fingerprint
     if options.resume and not resumable:
         if not build_json.is_file():
             raise InputError(
@@ -246,7 +246,7 @@ def build_profile(
     metrics: dict[str, Any] = {}
     if options.evaluate:
         t0 = time.monotonic()
-        profile = from_contents(output, contents, "cpu" if dev.type == "cpu" else dev)
+        profile = from_contents(output, contents, dev)
         metrics = heldout_metrics(profile, video, data.heldout, workdir, on_stage, device=str(dev))
         contents.manifest["metrics"] = metrics
         stage_seconds["held-out check"] = time.monotonic() - t0
@@ -286,12 +286,12 @@ def heldout_metrics(
 ) -> dict[str, Any]:
     """The paper's metrics of the profile on its held-out frames (rendered with their own speech), plus the
     profile's sync expert on the prediction and on the truth."""
-    config = config or EvaluateConfig(device=device if device != "cuda" else "cuda", frame_lpips_samples=16)
-    renderer = ProfileRenderer(profile, video, device="cpu" if device == "cpu" else device)
+    config = config or EvaluateConfig(device=device, frame_lpips_samples=16)
+    renderer = ProfileRenderer(profile, video, device=device)
     with tempfile.TemporaryDirectory(prefix="heldout-", dir=workdir) as tmp:
         evaluation = evaluate_heldout(video, heldout, renderer, Path(tmp), config=config, on_stage=on_stage)
         add_expert_scores(evaluation, profile, heldout)
-    return _evaluation_metrics(evaluation)
+    return evaluation_metrics(evaluation)
 
 
 def add_expert_scores(evaluation: Evaluation, profile: SpeakerProfile, frames: range) -> None:
