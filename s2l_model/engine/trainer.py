@@ -35,7 +35,7 @@ from s2l_model.fields.lip import render_continuous
 from s2l_model.geometry.crop import canonical_to_observed, inside_rect, sample_image
 from s2l_model.metrics.stlpips import STLPIPS, load_stlpips
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
-from s2l_model.models.sync import SHIFTS, contrastive_loss, grey
+from s2l_model.models.sync import LUMA, SHIFTS, contrastive_loss, grey
 
 CHECKPOINT = "checkpoint.pt"
 HELDOUT_PROBE_FRAMES = 16
@@ -131,7 +131,6 @@ class Trainer:
         self.layout = self.model.layout
         n = data.n_frames
         lw, lh = self.layout.lip_train_size
-        sw, sh = self.layout.sync_size
         # held-out frames are loaded only to *measure* (the PSNR probe), never to train
         probe = np.array([f for f in data.heldout if data.usable[f]], dtype=np.int64)
         self.probe = (
@@ -143,8 +142,10 @@ class Trainer:
         self.lips = torch.from_numpy(_resize_stack(data.lips, keep, (lw, lh))).permute(0, 3, 1, 2)
         valid = _resize_stack(data.lip_valid.view(np.uint8), keep, (lw, lh))
         self.lip_valid = torch.from_numpy(valid > 0)[:, None]
-        mouths = _resize_stack(data.lips, data.train_frames, (sw, sh)).astype(np.float32)
-        self.mouths = torch.from_numpy(mouths @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0)
+        sw, sh = self.layout.sync_size
+        mouths = np.zeros((n, sh, sw), np.float32)  # the sync expert's grey mouths of the training frames
+        mouths[data.train_frames] = self._grey_mouths(data.train_frames)
+        self.mouths = torch.from_numpy(mouths)
         self.speech = torch.from_numpy(data.speech)
         self.sync_speech = torch.from_numpy(data.sync_speech)
         self.seconds = torch.from_numpy(data.seconds(np.arange(n))).float()
@@ -280,7 +281,7 @@ class Trainer:
         with torch.no_grad():
             mouths = torch.from_numpy(
                 np.stack(
-                    [self._heldout_mouths(self._window(centres[i : i + 1])[0]) for i in range(len(centres))]
+                    [self._grey_mouths(self._window(centres[i : i + 1])[0]) for i in range(len(centres))]
                 )
             ).to(self.device)
             v = expert.embed_mouth(mouths)
@@ -290,12 +291,13 @@ class Trainer:
             sims = torch.einsum("bd,bkd->bk", v, a.reshape(len(centres), len(shifts), -1))
         return float((sims.argmax(dim=1) == 0).float().mean())
 
-    def _heldout_mouths(self, frames: np.ndarray) -> np.ndarray:
+    def _grey_mouths(self, frames: np.ndarray) -> np.ndarray:
+        """(len(frames), sh, sw) grey lips in [0, 1] at the sync expert's size."""
         sw, sh = self.layout.sync_size
         out = [
             cv2.resize(np.asarray(self.data.lips[f]), (sw, sh), interpolation=cv2.INTER_AREA) for f in frames
         ]
-        return (np.stack(out).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / 255.0
+        return (np.stack(out).astype(np.float32) @ np.array(LUMA, np.float32)) / 255.0
 
     # -- stage 2: everything else --------------------------------------------------------------------------
     def _lr(self, progress: float) -> float:

@@ -60,9 +60,12 @@ class SyncExpert(nn.Module):
         return self.log_scale.exp().clamp(1.0, 100.0)
 
 
+LUMA = (0.299, 0.587, 0.114)  # BT.601 weights of R, G, B
+
+
 def grey(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3, h, w) → (..., h, w) luma."""
-    return 0.299 * rgb[..., 0, :, :] + 0.587 * rgb[..., 1, :, :] + 0.114 * rgb[..., 2, :, :]
+    return LUMA[0] * rgb[..., 0, :, :] + LUMA[1] * rgb[..., 1, :, :] + LUMA[2] * rgb[..., 2, :, :]
 
 
 def contrastive_loss(
