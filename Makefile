@@ -21,7 +21,10 @@ demo: install
 	$(BIN)/s2l profile build demo/sample/speaker.mp4 -o demo/sample.prof --preset fast --budget 4 --force
 	$(BIN)/s2l profile info demo/sample.prof
 	$(BIN)/s2l evaluate demo/sample.prof --report demo/sample.report --force
-	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv), sample.prof, sample.report/report.html"
+	$(BIN)/s2l sample speech -o demo/line.wav --seconds 10 --seed 7 --force
+	$(BIN)/s2l dub demo/sample.prof demo/line.wav -o demo/line.mp4 --force
+	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv), sample.prof, sample.report/report.html,"
+	@echo "  line.mp4 (the sample speaker saying line.wav, new speech it never heard)"
 
 test: install
 	$(BIN)/python -m pytest -q -rs

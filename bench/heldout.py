@@ -46,7 +46,8 @@ from s2l_model.features.speech import speech_windows  # noqa: E402
 from s2l_model.media import Speech, iter_frames  # noqa: E402
 from s2l_model.models.speaker import SpeakerModel, put_back  # noqa: E402
 from s2l_model.profile.build import add_expert_scores, evaluation_metrics  # noqa: E402
-from s2l_model.profile.speaker import ProfileRenderer, SpeakerProfile  # noqa: E402
+from s2l_model.profile.speaker import SpeakerProfile  # noqa: E402
+from s2l_model.render.renderer import ProfileRenderer  # noqa: E402
 
 
 class PasteRenderer:

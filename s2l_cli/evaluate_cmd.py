@@ -205,7 +205,8 @@ def _evaluate_profile(profile: Path, config: EvaluateConfig, on_stage: StageFn) 
 
     from s2l_model.evaluate.heldout import evaluate_heldout
     from s2l_model.profile.build import add_expert_scores
-    from s2l_model.profile.speaker import ProfileRenderer, SpeakerProfile
+    from s2l_model.profile.speaker import SpeakerProfile
+    from s2l_model.render.renderer import ProfileRenderer
 
     speaker = SpeakerProfile.load(profile, config.device)
     with tempfile.TemporaryDirectory(prefix="s2l-evaluate-") as tmp:

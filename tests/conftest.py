@@ -91,3 +91,62 @@ def prepared_sample(sample_speaker: SampleOutputs, tmp_path_factory: pytest.Temp
     from s2l_model.prepare.pipeline import prepare_video
 
     return prepare_video(sample_speaker.video, tmp_path_factory.mktemp("prepared_sample"))
+
+
+#: A preset that trains in seconds: for tests of the pipeline around the model, not of its quality.
+TINY_PRESET = """extends = "fast"
+[model]
+lip_width = 32
+mlp_depth = 2
+mlp_width = 32
+blend_channels = 4
+sync_dim = 16
+sync_width = 24
+[train]
+steps = 12
+batch_frames = 2
+sync_expert_steps = 6
+sync_expert_batch = 8
+sync_start = 0.5
+sync_loss = true
+sync_batch = 2
+budget_minutes = 5.0
+checkpoint_seconds = 0.0
+heldout_every_seconds = 0.0
+"""
+
+
+def build_profile_cli(video: Path, folder: Path, preset: str, *extra: str) -> Path:
+    """``s2l profile build`` in a subprocess (``preset``: a preset name or TOML text); the profile's path."""
+    from tests.test_cli import run_s2l
+
+    if "\n" in preset:
+        (folder / "preset.toml").write_text(preset)
+        preset = str(folder / "preset.toml")
+    out = folder / "speaker.prof"
+    proc = run_s2l("profile", "build", str(video), "-o", str(out), "--preset", preset, *extra)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_profile(sample_speaker: SampleOutputs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny profile of the sample speaker (untrained lips; for geometry, timing and I/O tests)."""
+    return build_profile_cli(
+        sample_speaker.video, tmp_path_factory.mktemp("tiny_profile"), TINY_PRESET, "--no-eval"
+    )
+
+
+#: Enough training for the sample speaker's mouth to follow speech (see BENCHMARKS.md "Dub").
+SYNC_PRESET = """extends = "fast"
+[train]
+budget_minutes = 4.0
+"""
+
+
+@pytest.fixture(scope="session")
+def trained_sample_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A profile trained long enough on a 16 s sample speaker for its lips to follow new speech."""
+    folder = tmp_path_factory.mktemp("trained_profile")
+    sample = make_sample_speaker(folder, SampleConfig(seconds=16.0, seed=4))
+    return build_profile_cli(sample.video, folder, SYNC_PRESET, "--no-eval")

@@ -12,28 +12,8 @@ import pytest
 import torch
 
 from s2l_model.profile.container import read_manifest, read_profile
+from tests.conftest import TINY_PRESET as TINY
 from tests.test_cli import assert_one_line_error, run_s2l
-
-TINY = """extends = "fast"
-[model]
-lip_width = 32
-mlp_depth = 2
-mlp_width = 32
-blend_channels = 4
-sync_dim = 16
-sync_width = 24
-[train]
-steps = 12
-batch_frames = 2
-sync_expert_steps = 6
-sync_expert_batch = 8
-sync_start = 0.5
-sync_loss = true
-sync_batch = 2
-budget_minutes = 5.0
-checkpoint_seconds = 0.0
-heldout_every_seconds = 0.0
-"""
 
 
 @pytest.fixture(scope="module")

@@ -54,6 +54,10 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
+#: The largest share of the remaining training time the sync expert (stage 1) may take.
+EXPERT_TIME_SHARE = 0.3
+
+
 @dataclass
 class TrainResult:
     steps_done: int
@@ -428,7 +432,10 @@ class Trainer:
         try:
             # the expert is trained even without the sync loss: it is also the profile's sync scorer
             if self.expert_step < t.sync_expert_steps:
-                self.train_expert(deadline, on_progress)
+                # At most a share of the time left: on a slow or busy machine the expert's steps must not
+                # eat the budget the lip field needs (it once ended a build with 0 lip-field steps).
+                now = time.monotonic()
+                self.train_expert(now + EXPERT_TIME_SHARE * max(0.0, deadline - now), on_progress)
             else:
                 self.model.expert.eval()
                 self.model.expert.requires_grad_(False)

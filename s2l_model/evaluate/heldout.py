@@ -16,7 +16,7 @@ import numpy as np
 
 from s2l_model.errors import InputError
 from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn, evaluate_videos
-from s2l_model.media import Speech, VideoWriter, iter_frames, load_speech, probe_video
+from s2l_model.media import Speech, VideoWriter, iter_frames, load_speech, probe_video, seek_seconds
 
 
 class FrameRenderer(Protocol):
@@ -58,7 +58,8 @@ def evaluate_heldout(
     size = (v.width, v.height)
     n = len(frames)
     with VideoWriter(truth, fps=fps, size=size, codec="ffv1", audio=speech, n_frames=n) as writer:
-        for done, frame in enumerate(iter_frames(video, info=info, start=float(start_s), max_frames=n), 1):
+        decoded = iter_frames(video, info=info, start=seek_seconds(frames.start, fps), max_frames=n)
+        for done, frame in enumerate(decoded, 1):
             writer.write(frame)
             if on_stage:
                 on_stage("cutting truth", done, n)

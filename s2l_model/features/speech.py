@@ -16,6 +16,7 @@ log of the mel power + 1e-5.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -44,14 +45,33 @@ class MelConfig:
         ).astype(np.float32)
 
 
-def frame_centres(n_frames: int, fps: Fraction, config: MelConfig = MelConfig()) -> np.ndarray:
-    """(n_frames, window_frames) centre sample index of every STFT frame of every video frame's window."""
+def frame_centres(
+    n_frames: int, fps: Fraction, config: MelConfig = MelConfig(), first: int = 0
+) -> np.ndarray:
+    """(n_frames, window_frames) centre sample index of every STFT frame of the windows of video frames
+    ``first`` … ``first + n_frames - 1``."""
     offsets = (np.arange(config.window_frames) - (config.window_frames - 1) / 2) * config.hop
     # Exact rational frame times: k · sr · den / num, rounded once at the end.
-    frame_samples = np.arange(n_frames, dtype=np.float64) * (
+    frame_samples = np.arange(first, first + n_frames, dtype=np.float64) * (
         config.sample_rate * fps.denominator / fps.numerator
     )
     return np.round(frame_samples[:, None] + offsets[None, :]).astype(np.int64)
+
+
+SampleReader = Callable[[int, int], np.ndarray]  # (start, stop) → float32 samples, zeros outside the signal
+
+
+def array_reader(samples: np.ndarray) -> SampleReader:
+    """A ``SampleReader`` over samples in memory."""
+
+    def read(start: int, stop: int) -> np.ndarray:
+        out = np.zeros(stop - start, np.float32)
+        lo, hi = max(start, 0), min(stop, len(samples))
+        if hi > lo:
+            out[lo - start : hi - start] = samples[lo:hi]
+        return out
+
+    return read
 
 
 def speech_windows(
@@ -65,21 +85,28 @@ def speech_windows(
         raise ValueError(f"speech is {speech.sample_rate} Hz; features expect {config.sample_rate} Hz")
     if n_frames is None:
         n_frames = round(speech.duration * fps)
-    centres = frame_centres(n_frames, fps, config)
+    return windows_for_frames(array_reader(speech.samples), fps, range(n_frames), config)
+
+
+def windows_for_frames(
+    read: SampleReader, fps: Fraction, frames: range, config: MelConfig = MelConfig()
+) -> np.ndarray:
+    """(len(frames), window_frames, n_mels) log-mel windows of consecutive video frames, reading only the
+    samples they need: a long speech is featurised a chunk of frames at a time (memory flat in length)."""
+    out = np.empty((len(frames), config.window_frames, config.n_mels), dtype=np.float32)
+    if not len(frames):
+        return out
     half = config.win_length // 2
-    # Silence before the start and after the end, as far as the first and last windows reach.
-    left = max(0, half - int(centres.min()))
-    right = max(0, int(centres.max()) - half + config.win_length - len(speech.samples))
-    signal = np.pad(speech.samples.astype(np.float32, copy=False), (left, right))
-    starts = centres - half + left
     window = np.hanning(config.win_length + 1)[:-1].astype(np.float32)  # periodic Hann
     basis = config.filterbank()
-    out = np.empty((n_frames, config.window_frames, config.n_mels), dtype=np.float32)
-    chunk = 256  # video frames at a time: memory stays flat for hours of speech
     index = np.arange(config.win_length)
-    for lo in range(0, n_frames, chunk):
-        hi = min(n_frames, lo + chunk)
-        segments = signal[starts[lo:hi, :, None] + index] * window  # (chunk, W, win)
+    chunk = 256  # video frames at a time
+    for lo in range(0, len(frames), chunk):
+        hi = min(len(frames), lo + chunk)
+        centres = frame_centres(hi - lo, fps, config, frames.start + lo)
+        first = int(centres.min()) - half
+        signal = read(first, int(centres.max()) - half + config.win_length)
+        segments = signal[centres[:, :, None] - half - first + index] * window  # (chunk, W, win)
         power = np.abs(np.fft.rfft(segments, n=config.n_fft, axis=-1)) ** 2
         out[lo:hi] = np.log(power @ basis.T + config.floor)
     return out

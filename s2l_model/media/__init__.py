@@ -5,7 +5,14 @@ so decode, model and encode use separate cores; probing uses PyAV in-process.
 """
 
 from s2l_model.media.atomic import atomic_output, check_output_path
-from s2l_model.media.audio import SPEECH_SAMPLE_RATE, Speech, estimate_offset, load_speech, write_wav
+from s2l_model.media.audio import (
+    SPEECH_SAMPLE_RATE,
+    Speech,
+    decode_speech,
+    estimate_offset,
+    load_speech,
+    write_wav,
+)
 from s2l_model.media.ffmpeg import ffmpeg_exe
 from s2l_model.media.probe import AudioStreamInfo, MediaInfo, VideoStreamInfo, parse_fps, probe, probe_video
 from s2l_model.media.video import (
@@ -15,6 +22,7 @@ from s2l_model.media.video import (
     codec_for_path,
     iter_frames,
     reencode,
+    seek_seconds,
     suffix_for,
 )
 
@@ -30,6 +38,7 @@ __all__ = [
     "atomic_output",
     "check_output_path",
     "codec_for_path",
+    "decode_speech",
     "estimate_offset",
     "ffmpeg_exe",
     "iter_frames",
@@ -38,6 +47,7 @@ __all__ = [
     "probe",
     "probe_video",
     "reencode",
+    "seek_seconds",
     "suffix_for",
     "write_wav",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,26 +48,57 @@ def load_speech(
     max_seconds: float | None = None,
 ) -> Speech:
     """Decode audio stream ``stream`` of ``path`` (audio file or video) to float32 mono at ``sample_rate``."""
+    chunks = list(decode_speech(path, sample_rate=sample_rate, stream=stream, max_seconds=max_seconds))
+    return Speech(samples=np.concatenate(chunks), sample_rate=sample_rate)
+
+
+def decode_speech(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = SPEECH_SAMPLE_RATE,
+    stream: int = 0,
+    max_seconds: float | None = None,
+    chunk_seconds: float = 10.0,
+) -> Iterator[np.ndarray]:
+    """Decode audio stream ``stream`` of ``path`` as float32 mono chunks at ``sample_rate``, one chunk in
+    memory at a time (hours of speech stream through). Raises ``InputError`` for a missing track, a decode
+    failure or a track without samples."""
     info = probe(path)
     if not info.audio:
         raise InputError(f"no audio track in {info.path}")
     if stream >= len(info.audio):
         raise InputError(f"{info.path} has {len(info.audio)} audio track(s); track {stream} does not exist")
-    channels = info.audio[stream].channels
+    channels = max(1, info.audio[stream].channels)
     cmd = [ffmpeg_exe(), *GLOBAL_ARGS, "-i", str(info.path), "-map", f"0:a:{stream}", "-vn"]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.6f}"]
     cmd += ["-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True)
-    if proc.returncode != 0:
-        msg = last_error_line(proc.stderr.decode("utf-8", "replace"))
-        raise InputError(f"cannot decode the audio of {info.path}: {msg}")
-    data = np.frombuffer(proc.stdout, dtype="<f4")
-    data = data[: len(data) - len(data) % channels].reshape(-1, channels)
-    if data.shape[0] == 0:
+    chunk_bytes = 4 * channels * max(1, int(chunk_seconds * sample_rate))
+    total = 0
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        try:
+            while raw := proc.stdout.read(chunk_bytes):
+                data = np.frombuffer(raw[: len(raw) - len(raw) % (4 * channels)], dtype="<f4")
+                data = data.reshape(-1, channels)
+                if not len(data):
+                    continue
+                # Averaging the channels here (not ffmpeg's downmix) keeps a dual-mono file's level exactly.
+                mono = data.mean(axis=1, dtype=np.float64) if channels > 1 else data[:, 0]
+                total += len(mono)
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+            if proc.wait() != 0:
+                err.seek(0)
+                msg = last_error_line(err.read().decode("utf-8", "replace"))
+                raise InputError(f"cannot decode the audio of {info.path}: {msg}")
+        finally:
+            if proc.poll() is None:  # the consumer stopped early
+                proc.kill()
+            proc.stdout.close()
+            proc.wait()
+    if total == 0:
         raise InputError(f"the audio track of {info.path} holds no samples")
-    mono = data.mean(axis=1, dtype=np.float64) if channels > 1 else data[:, 0]
-    return Speech(samples=np.ascontiguousarray(mono, dtype=np.float32), sample_rate=sample_rate)
 
 
 def write_wav(path: str | os.PathLike[str], speech: Speech, *, overwrite: bool = True) -> Path:

@@ -64,18 +64,24 @@ def iter_frames(
     start: float = 0.0,
     max_frames: int | None = None,
     info: MediaInfo | None = None,
+    width: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield the frames of ``path`` as HxWx3 uint8 RGB arrays, rotated for display.
 
     Without ``fps`` every decoded frame is yielded once (no duplication or dropping, also for variable
     frame rate). With ``fps`` the stream is resampled to that constant rate. ``start`` seeks (seconds,
-    frame-accurate). Memory stays flat: one frame is held at a time.
+    frame-accurate; ``seek_seconds`` gives the time to start at a frame). ``width`` scales the frames down
+    to that width (aspect kept, even height), for thumbnails. Memory stays flat: one frame at a time.
     """
     info = info or probe_video(path)
     assert info.video is not None
-    width, height = info.video.width, info.video.height
     source = ffmpeg.input(str(info.path), **({"ss": f"{start:.6f}"} if start > 0 else {}))
     video = source[str(info.video.index)]
+    if width is None:
+        width, height = info.video.width, info.video.height
+    else:
+        height = max(2, 2 * round(info.video.height * width / info.video.width / 2))
+        video = video.filter("scale", width, height, flags="area")
     out_args: dict[str, object] = {"format": "rawvideo", "pix_fmt": "rgb24"}
     if fps is not None:
         video = video.filter("fps", fps=_fps_str(fps))
@@ -113,6 +119,13 @@ def iter_frames(
                 proc.kill()
             proc.stdout.close()
             proc.wait()
+
+
+def seek_seconds(frame: int, fps: Fraction) -> float:
+    """The ``start`` that makes ``iter_frames`` begin at ``frame`` of a constant-rate video: half a frame
+    early, so that rounding the time can never skip the frame itself (ffmpeg drops frames before the seek
+    point, and frame k's time k/fps is rarely exact in decimals)."""
+    return float((frame - Fraction(1, 2)) / fps) if frame > 0 else 0.0
 
 
 # ----------------------------------------------------------------------------------------------- encode

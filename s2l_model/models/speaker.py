@@ -23,7 +23,7 @@ from s2l_model.engine.config import ModelConfig
 from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.crop import Rect, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.geometry.crop import DepthFn, Rect, observed_to_canonical, pixel_centres, sample_image
 from s2l_model.models.blend import BlendNet
 from s2l_model.models.sync import SyncExpert
 
@@ -160,16 +160,28 @@ class SpeakerModel(nn.Module):
 
     # -- geometry -------------------------------------------------------------------------------------------
     def crop_grid(
-        self, rotations: torch.Tensor, translations: torch.Tensor, origins: torch.Tensor
+        self,
+        rotations: torch.Tensor,
+        translations: torch.Tensor,
+        origins: torch.Tensor,
+        window: Rect | None = None,
+        depth_of: DepthFn | None = None,
     ) -> torch.Tensor:
-        """(B, ch, cw, 2) canonical pixel of every crop pixel (C2O through the learned depth)."""
+        """(B, h, w, 2) canonical pixel of every crop pixel (C2O through the learned depth); only of the
+        pixels of ``window`` (in crop coordinates) when given. ``depth_of`` replaces the depth field (a
+        frozen copy at inference)."""
         cw, ch = self.layout.crop_size
-        base = pixel_centres(Rect(0, 0, cw, ch), cw, ch).to(origins.device)
+        window = window or Rect(0, 0, cw, ch)
+        base = pixel_centres(window, window.width, window.height).to(origins.device)
         pixels = base[None] + origins[:, None, None, :].float()
         flat = observed_to_canonical(
-            pixels.reshape(len(origins), -1, 2), self.depth, self.layout.camera, rotations, translations
+            pixels.reshape(len(origins), -1, 2),
+            depth_of or self.depth,
+            self.layout.camera,
+            rotations,
+            translations,
         )
-        return flat.reshape(len(origins), ch, cw, 2)
+        return flat.reshape(len(origins), window.height, window.width, 2)
 
     # -- composition ----------------------------------------------------------------------------------------
     def merge_lips(self, lips: torch.Tensor) -> torch.Tensor:

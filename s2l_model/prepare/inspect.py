@@ -58,7 +58,7 @@ def _heat(motion: np.ndarray, scale: float) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(norm, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
-def _sheet(images: list[np.ndarray], columns: int = 3, tile: int = 256) -> np.ndarray:
+def contact_sheet(images: list[np.ndarray], columns: int = 3, tile: int = 256) -> np.ndarray:
     tiles = []
     for image in images:
         h, w = image.shape[:2]
@@ -150,8 +150,8 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
     if pictures:
         folder = prepared.workdir / "debug"
         folder.mkdir(exist_ok=True)
-        write_png(folder / "landmarks.png", _sheet(overlays))
-        write_png(folder / "warped.png", _sheet(warped_tiles))
+        write_png(folder / "landmarks.png", contact_sheet(overlays))
+        write_png(folder / "warped.png", contact_sheet(warped_tiles))
         depth = prepared.depth.depth
         head_depth = depth[head]
         norm = np.clip((depth - head_depth.min()) / max(np.ptp(head_depth), 1e-6), 0, 1)

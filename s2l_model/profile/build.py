@@ -32,7 +32,8 @@ from s2l_model.media import probe_video
 from s2l_model.media.atomic import check_output_path, write_json
 from s2l_model.prepare.pipeline import frames_at, prepare_video
 from s2l_model.profile.container import ProfileContents, write_profile
-from s2l_model.profile.speaker import FOOTAGE, KIND, ProfileRenderer, SpeakerProfile, from_contents
+from s2l_model.profile.speaker import FOOTAGE, KIND, SpeakerProfile, from_contents
+from s2l_model.render.renderer import ProfileRenderer
 from s2l_model.tracking.store import read_rows
 
 StageFn = Callable[[str, int, int], None]
@@ -114,6 +115,10 @@ def profile_contents(
 ) -> ProfileContents:
     """Everything the profile keeps, gathered from the training set and the trained model."""
     landmarks = read_rows(data.folder.parent / "prep" / "landmarks.npy", 0, data.n_frames).astype(np.float16)
+    # The head model and the canonical pose let other footage of the speaker be posed in this profile's
+    # canonical space (``s2l dub --video``); its own head model would live in another space.
+    with np.load(data.folder.parent / "prep" / "poses.npz", allow_pickle=False) as poses:
+        head_model, head_stable = poses["head_model"], poses["stable"]
     _, canonical_frame = next(frames_at(video, [data.canonical_frame]))
     preset = trainer.preset
     manifest = {
@@ -159,6 +164,10 @@ def profile_contents(
             "origins": data.origins,
             "mouth_open": data.mouth_open,
             "landmarks": landmarks,
+            "head_model": head_model.astype(np.float32),
+            "head_stable": head_stable.astype(np.int32),
+            "canonical_rotation": data.canonical_pose.rotation.astype(np.float32),
+            "canonical_translation": data.canonical_pose.translation.astype(np.float32),
         },
         images={"canonical": canonical_frame},
         files={FOOTAGE + video.suffix.lower(): video},

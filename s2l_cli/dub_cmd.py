@@ -1,0 +1,115 @@
+"""`s2l dub`: make a built speaker say new speech."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from s2l_cli.options import CodecOpt, Crf, DeviceChoice, DeviceOpt, Force, Fps, Json
+from s2l_cli.report import Reporter
+from s2l_model.media import parse_fps
+from s2l_model.media.probe import check_input_file
+
+
+class BackgroundChoice(StrEnum):
+    loop = "loop"
+    pingpong = "pingpong"
+    hold = "hold"
+
+
+def dub_cmd(
+    profile: Annotated[Path, typer.Argument(help="The speaker's profile (.prof), from `s2l profile build`.")],
+    speech: Annotated[
+        Path,
+        typer.Argument(
+            help="What they should say: any audio or video file with sound (wav, mp3, m4a, flac, mp4, …), "
+            "any sample rate, channels or length."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The video to write: .mp4 (H.264), .mov (ProRes 422) or .mkv (lossless FFV1).",
+        ),
+    ],
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            help="Other footage of the same speaker to dub onto (tracked on the fly; same resolution as "
+            "the profile). Default: the profile's own footage.",
+        ),
+    ] = None,
+    start: Annotated[
+        float, typer.Option("--start", min=0.0, help="Seconds into the footage where the background starts.")
+    ] = 0.0,
+    background: Annotated[
+        BackgroundChoice,
+        typer.Option(
+            "--background",
+            help="When the speech outlasts the footage: loop (wraps where the footage returns to its start; "
+            "turns back if it never does), pingpong (plays back and forth) or hold (a still frame).",
+        ),
+    ] = BackgroundChoice.loop,
+    codec: CodecOpt = None,
+    crf: Crf = None,
+    fps: Fps = None,
+    device: DeviceOpt = DeviceChoice.auto,
+    force: Force = False,
+    json_out: Json = False,
+) -> None:
+    """Make the speaker of PROFILE say SPEECH; write a video at the footage's resolution.
+
+    Only the lower face is re-rendered (every pixel outside the blend region is the footage's pixel). The
+    output has exactly round(duration × fps) frames and carries SPEECH's own audio. Silence, and the quiet
+    before and after speech, gives a closed, still mouth.
+
+    Example: s2l dub speaker.prof line.wav -o line.mp4
+    """
+    from s2l_model.dub import DubOptions, dub
+
+    check_input_file(profile)
+    check_input_file(speech)
+    if video is not None:
+        check_input_file(video)
+    options = DubOptions(
+        background=background.value,
+        start=start,
+        video=video,
+        fps=parse_fps(fps) if fps else None,
+        codec=codec.value if codec else None,
+        crf=crf,
+        device=device.value,
+        overwrite=force,
+    )
+    report = Reporter(json_out)
+    with report.stages() as on_stage:
+        result = dub(profile, speech, output, options, on_stage=on_stage)
+    speed = result.frames / max(result.wall_seconds, 1e-9)
+    first, last = result.footage_frames
+    lines = [
+        f"wrote {result.output} ({result.frames} frames at {float(result.fps):g} fps, "
+        f"{result.seconds:.2f} s) in {result.wall_seconds:.1f} s on {result.device} ({speed:.1f} frames/s)",
+        f"background: {result.background}, footage frames {first}-{last}; "
+        f"speech in {100 * result.speaking_share:.0f} % of frames",
+    ]
+    lines += [f"note: {n}" for n in result.notes]
+    report.result(
+        "\n".join(lines),
+        output=str(result.output),
+        frames=result.frames,
+        fps=f"{result.fps.numerator}/{result.fps.denominator}",
+        seconds=round(result.seconds, 4),
+        background=result.background,
+        footage_frames=list(result.footage_frames),
+        device=result.device,
+        wall_seconds=round(result.wall_seconds, 2),
+        frames_per_second=round(speed, 2),
+        speaking_share=round(result.speaking_share, 4),
+        notes=result.notes,
+    )

@@ -1,0 +1,246 @@
+"""`dub`: a profile + any speech → a video of the speaker saying it, streamed end to end.
+
+    speech file → SpeechTrack (decoded to a scratch file) → log-mel windows + speech activity ─┐
+    footage tracks (the profile's, or --video tracked on the fly) → poses ────────────────────┼→ LipCompositor
+    footage → Schedule (loop/pingpong/hold) → FootageFrames (decoded in schedule order) ───────┘       │
+    VideoWriter (ffmpeg, atomic) ← composed frames, + the speech file's own audio muxed ←─────────────┘
+
+Everything runs a batch of frames at a time, so memory does not grow with the speech's length. The output
+has exactly round(duration × fps) frames; its audio is the speech file's own track (full quality, not the
+16 kHz copy the model listens to), padded or cut to the video's length.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from s2l_model.device import choose_device
+from s2l_model.dub.background import BackgroundMode, FootageFrames, Schedule, plan_schedule, thumbnails
+from s2l_model.dub.footage import FootageTracks, track_footage
+from s2l_model.dub.speech import SpeechTrack
+from s2l_model.errors import InputError
+from s2l_model.features.speech import MelConfig
+from s2l_model.media import (
+    Codec,
+    MediaInfo,
+    VideoWriter,
+    check_output_path,
+    codec_for_path,
+    probe,
+    probe_video,
+)
+from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.render.compose import FramePoses, LipCompositor
+
+StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    background: BackgroundMode = "loop"
+    start: float = 0.0  # seconds into the footage
+    video: Path | None = None  # other footage of the speaker (default: the profile's own)
+    fps: Fraction | None = None  # default: the profile's
+    codec: Codec | None = None  # default: from the output's suffix
+    crf: int | None = None
+    device: str = "auto"
+    overwrite: bool = False
+    batch: int = 8
+    #: x264 speed preset: "veryfast" keeps encoding to a few ms a frame at the same CRF quality (files ~5 %
+    #: larger than "medium"), leaving the cores to the model.
+    encoder_preset: str = "veryfast"
+
+
+@dataclass
+class DubResult:
+    output: Path
+    frames: int
+    fps: Fraction
+    seconds: float  # the speech's duration
+    background: BackgroundMode
+    footage_frames: tuple[int, int]  # first and last footage frame played
+    device: str
+    wall_seconds: float
+    speaking_share: float  # share of frames with speech activity
+    notes: list[str] = field(default_factory=list)
+
+
+def dub(
+    profile_path: Path,
+    speech_path: Path,
+    output: Path,
+    options: DubOptions = DubOptions(),
+    on_stage: StageFn | None = None,
+) -> DubResult:
+    started = time.monotonic()
+    stage = on_stage or (lambda name, done, total: None)
+    output = check_output_path(output, overwrite=options.overwrite)
+    codec = codec_for_path(output, options.codec)
+    if options.fps is not None and options.fps <= 0:
+        raise InputError(f"--fps must be positive, got {options.fps}")
+    if not speech_path.is_file():
+        raise InputError(f"no such speech file: {speech_path}")
+    if not probe(speech_path).has_audio:
+        raise InputError(f"no audio track in {speech_path}")
+    device = choose_device(options.device)
+    profile = SpeakerProfile.load(profile_path, device)
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="s2l-dub-") as tmp:
+        scratch = Path(tmp)
+        stage("reading speech", 0, 1)
+        speech = SpeechTrack.decode(speech_path, scratch)
+        fps = options.fps or profile.fps
+        n_out = speech.n_frames(fps)
+        if n_out == 0:
+            raise InputError(
+                f"{speech_path.name} is shorter than one frame ({speech.duration * 1000:.0f} ms)"
+            )
+        activity = speech.activity(fps)
+        stage("reading speech", 1, 1)
+        if activity.max() == 0.0:
+            notes.append(
+                f"{speech_path.name} is silent: the mouth stays closed for its {speech.duration:.1f} s"
+            )
+
+        footage, tracks = _footage(profile, options, scratch, n_out, fps, stage)
+        info = probe_video(footage)
+        start_frame = round(options.start * tracks.fps)
+        schedule = plan_schedule(
+            options.background,
+            usable=tracks.usable,
+            footage_fps=tracks.fps,
+            out_fps=fps,
+            n_out=n_out,
+            start_frame=start_frame,
+            thumbnails_of=lambda first, count: thumbnails(footage, first, count, tracks.fps),
+        )
+        if schedule.note:
+            notes.append(schedule.note)
+        _render(profile, speech, activity, tracks, schedule, footage, info, output, codec, options, stage)
+    return DubResult(
+        output=output,
+        frames=n_out,
+        fps=fps,
+        seconds=speech.duration,
+        background=schedule.mode,
+        footage_frames=(schedule.first, schedule.last),
+        device=str(device),
+        wall_seconds=time.monotonic() - started,
+        speaking_share=float((activity > 0.5).mean()),
+        notes=notes,
+    )
+
+
+def _footage(
+    profile: SpeakerProfile, options: DubOptions, scratch: Path, n_out: int, fps: Fraction, stage: StageFn
+) -> tuple[Path, FootageTracks]:
+    """The background video and its tracks in the profile's canonical space."""
+    if options.video is None:
+        stage("unpacking footage", 0, 1)
+        footage = profile.extract_footage(scratch)
+        stage("unpacking footage", 1, 1)
+        return footage, FootageTracks.from_profile(profile)
+    info = probe_video(options.video)
+    assert info.video is not None
+    footage_fps = info.video.fps
+    start_frame = round(options.start * footage_fps)
+    # Only the frames the dub can show are tracked: up to the speech's length, or the whole rest of the
+    # footage when the speech is longer (a loop may use any of it).
+    needed = int(Fraction(n_out) * footage_fps / fps) + 2
+    tracked = track_footage(
+        options.video,
+        profile,
+        workdir=scratch / "tracking",
+        start_frame=start_frame,
+        max_frames=needed,
+        on_progress=stage,
+    )
+    # The tracks start at start_frame; pad the frames before it as untracked so indices stay the video's.
+    pad = start_frame
+    return options.video, FootageTracks(
+        fps=tracked.fps,
+        size=tracked.size,
+        rotations=np.concatenate([np.zeros((pad, 3, 3), np.float32), tracked.rotations]),
+        translations=np.concatenate([np.zeros((pad, 3), np.float32), tracked.translations]),
+        origins=np.concatenate([np.zeros((pad, 2), np.int32), tracked.origins]),
+        usable=np.concatenate([np.zeros(pad, bool), tracked.usable]),
+    )
+
+
+def _render(
+    profile: SpeakerProfile,
+    speech: SpeechTrack,
+    activity: np.ndarray,
+    tracks: FootageTracks,
+    schedule: Schedule,
+    footage: Path,
+    info: MediaInfo,
+    output: Path,
+    codec: Codec,
+    options: DubOptions,
+    stage: StageFn,
+) -> None:
+    model = profile.model
+    layout = model.layout
+    device = next(model.parameters()).device
+    fps = schedule.out_fps
+    n_out = len(activity)
+    shown = np.arange(schedule.first, schedule.last + 1)
+    shown = shown[tracks.usable[shown]]
+    compositor = LipCompositor(
+        model,
+        tracks.rotations[shown],
+        tracks.translations[shown],
+        rest_seconds=float(profile.manifest["canonical_frame"] / profile.fps),
+        device=device,
+    )
+    sync_config = MelConfig(window_frames=layout.sync_mel_frames)
+    frames = FootageFrames(footage, tracks.fps, info)
+    width, height = tracks.size
+    try:
+        with VideoWriter(
+            output,
+            fps=fps,
+            size=(width, height),
+            codec=codec,
+            crf=options.crf,
+            preset=options.encoder_preset,
+            audio=speech.source,
+            n_frames=n_out,
+            overwrite=options.overwrite,
+        ) as writer:
+            for lo in range(0, n_out, options.batch):
+                hi = min(n_out, lo + options.batch)
+                index = schedule.frames(lo, min(n_out, hi + 1))
+                sources = [
+                    frames.get(int(index[k]), int(index[k + 1]) if k + 1 < len(index) else None)
+                    for k in range(hi - lo)
+                ]
+                index = index[: hi - lo]
+                live = np.flatnonzero(tracks.usable[index])
+                rendered: dict[int, np.ndarray] = {}
+                if len(live):
+                    poses = FramePoses(
+                        rotations=tracks.rotations[index[live]],
+                        translations=tracks.translations[index[live]],
+                        seconds=(index[live] / float(tracks.fps)).astype(np.float32),
+                    )
+                    span = range(lo, hi)
+                    mels = speech.windows(fps, span)[live]
+                    sync_mels = speech.windows(fps, span, sync_config)[live]
+                    out = compositor.render(
+                        [sources[j] for j in live], poses, mels, sync_mels, activity[lo:hi][live]
+                    )
+                    rendered = {int(j): frame for j, (frame, _) in zip(live, out, strict=True)}
+                for j in range(hi - lo):
+                    writer.write(rendered.get(j, sources[j]))
+                stage("dubbing", hi, n_out)
+    finally:
+        frames.close()

@@ -1,0 +1,68 @@
+"""The speech to dub, streamed: decoded once to a scratch file, then read a chunk of frames at a time.
+
+Holding an hour of speech in memory would cost 230 MB at 16 kHz (and its log-mel windows 1 GB), so the
+decoded samples go to a raw float32 file in the dub's scratch folder and every consumer (the lip field's
+windows, the sync expert's windows, the speech-activity gate) reads only the samples its frames need.
+The exact sample count fixes the output's length: round(duration × fps) frames.
+
+Speech activity (silence gives a closed, still mouth) is in ``features.activity``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from s2l_model.features.activity import speech_activity
+from s2l_model.features.speech import MelConfig, windows_for_frames
+from s2l_model.media import SPEECH_SAMPLE_RATE, decode_speech
+
+
+@dataclass(frozen=True)
+class SpeechTrack:
+    """Decoded speech on disk: ``n_samples`` float32 mono samples at 16 kHz in ``path``."""
+
+    source: Path
+    path: Path
+    n_samples: int
+    sample_rate: int = SPEECH_SAMPLE_RATE
+
+    @property
+    def duration(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def n_frames(self, fps: Fraction) -> int:
+        """Frames of a video of this speech at ``fps``: round(duration × fps), computed exactly."""
+        return round(Fraction(self.n_samples, self.sample_rate) * fps)
+
+    @classmethod
+    def decode(cls, source: str | os.PathLike[str], scratch: Path) -> SpeechTrack:
+        """Decode the first audio track of ``source`` (any container, codec, rate, channels) into
+        ``scratch/speech.f32``."""
+        path = scratch / "speech.f32"
+        n = 0
+        with open(path, "wb") as out:
+            for chunk in decode_speech(source):
+                out.write(chunk.astype("<f4", copy=False).tobytes())
+                n += len(chunk)
+        return cls(source=Path(source), path=path, n_samples=n)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``start`` … ``stop - 1`` (float32); zeros outside the signal."""
+        out = np.zeros(max(0, stop - start), np.float32)
+        lo, hi = max(start, 0), min(stop, self.n_samples)
+        if hi > lo:
+            out[lo - start : hi - start] = np.fromfile(self.path, dtype="<f4", count=hi - lo, offset=4 * lo)
+        return out
+
+    def windows(self, fps: Fraction, frames: range, config: MelConfig | None = None) -> np.ndarray:
+        """Log-mel windows of ``frames`` (see ``features.speech``)."""
+        return windows_for_frames(self.read, fps, frames, config or MelConfig())
+
+    def activity(self, fps: Fraction) -> np.ndarray:
+        """(n_frames,) float32 speech weight in [0, 1]: 0 in silence, 1 in speech, ramps in between."""
+        return speech_activity(self.read, self.n_frames(fps), fps, self.sample_rate)

@@ -1,0 +1,1 @@
+"""Rendering: composing a profile's generated lips into footage frames."""
