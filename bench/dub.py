@@ -10,7 +10,8 @@ included: decode, tracks, model, encode, mux). Then, per output:
   against the speech's loudness envelope), and the profile's sync expert (per-speaker proxy) on the
   output's mouths warped to canonical space;
 - turn points: where the background wraps or turns (from the same schedule the dub used), the mean
-  absolute frame difference there over the median frame difference of the whole output (≤ 2: no jump);
+  absolute frame difference there over the median frame difference of the whole output (≤ 2: no jump),
+  and the largest frame difference anywhere over the median (the footage's own cuts show up here);
 - a contact sheet of 16 mouths spread over the output, for looking at.
 """
 
@@ -140,7 +141,9 @@ def score(
         thumbnails_of=lambda first, count: thumbnails(footage, first, count, tracks.fps),
     )
     index = schedule.frames(0, n)
-    turns = np.flatnonzero(np.diff(index) != 1)  # output frame k → k+1 is a wrap or a turn
+    # output frame k → k+1 is a wrap (a step other than 0 or ±1) or a turn (the direction changes)
+    step = np.diff(index)
+    turns = np.flatnonzero((np.abs(step) > 1) | (np.r_[False, (step[1:] != step[:-1]) & (step[1:] != 0)]))
     picks = set(np.linspace(0, n - 1, SHEET_TILES).astype(int).tolist())
     steps: list[float] = []
     tiles: list[np.ndarray] = []
@@ -174,6 +177,7 @@ def score(
         "turns": len(turns),
         "turn_jump_over_median": jumps[:10],
         "max_turn_jump_over_median": max(jumps) if jumps else None,
+        "max_step_over_median": round(float(steps_a.max()) / max(median, 1e-9), 2) if len(steps_a) else None,
     }
 
 

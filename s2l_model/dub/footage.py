@@ -183,9 +183,10 @@ def crop_layout(
     centre = proj[:, 4]
     origins[idx, 0] = np.clip(np.round(centre[:, 0] - crop_w / 2), 0, width - crop_w)
     origins[idx, 1] = np.clip(np.round(centre[:, 1] - crop_h / 2), 0, height - crop_h)
-    # The blend region is rendered inside the crop only: where it reaches past the crop (a larger or nearer
-    # face than in the profile's footage) the re-rendered mouth would be cut off. What lies beyond the frame
-    # is not shown anyway, so the box is first clipped to the frame.
+    # The profile's crop covers the blend region at every scale the model was trained on (Blend-Net learned
+    # its residual on such crops): where the region reaches past it (a larger or nearer face than in the
+    # profile's footage) the frame is outside what the model knows, so it is not dubbed. What lies beyond the
+    # frame is not shown anyway, so the box is first clipped to the frame.
     lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
     hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
     start = origins[idx].astype(np.float64)

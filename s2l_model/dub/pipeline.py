@@ -94,7 +94,8 @@ def dub(
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="s2l-dub-") as tmp:
         scratch = Path(tmp)
-        stage("reading speech", 0, 1)
+        # Quick steps show no bar (seconds even for an hour of speech): a bar left finished above a later
+        # one-line error would make the error two lines.
         speech = SpeechTrack.decode(speech_path, scratch)
         fps = options.fps or profile.fps
         n_out = speech.n_frames(fps)
@@ -103,7 +104,6 @@ def dub(
                 f"{speech_path.name} is shorter than one frame ({speech.duration * 1000:.0f} ms)"
             )
         activity = speech.activity(fps)
-        stage("reading speech", 1, 1)
         if activity.max() == 0.0:
             notes.append(
                 f"{speech_path.name} is silent: the mouth stays closed for its {speech.duration:.1f} s"
@@ -143,10 +143,7 @@ def _footage(
 ) -> tuple[Path, FootageTracks]:
     """The background video and its tracks in the profile's canonical space."""
     if options.video is None:
-        stage("unpacking footage", 0, 1)
-        footage = profile.extract_footage(scratch)
-        stage("unpacking footage", 1, 1)
-        return footage, FootageTracks.from_profile(profile)
+        return profile.extract_footage(scratch), FootageTracks.from_profile(profile)
     info = probe_video(options.video)
     assert info.video is not None
     footage_fps = info.video.fps
