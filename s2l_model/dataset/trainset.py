@@ -123,6 +123,44 @@ def _relative_poses(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
     return rotations, translations
 
 
+def project_blend_box(
+    blend_box: Rect,
+    depth: np.ndarray,
+    depth_origin: tuple[int, int],
+    camera: PinholeCamera,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blend box's 4 corners and centre (canonical pixels, at the canonical ``depth``, a map whose
+    top-left pixel is ``depth_origin`` (x, y)) in K observed frames: (K, 5, 2) pixels and (K, 5) depths."""
+    b = blend_box
+    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
+    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
+    z = depth[np.round(ys).astype(int) - depth_origin[1], np.round(xs).astype(int) - depth_origin[0]]
+    k = len(rotations)
+    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(k, -1, -1)
+    proj, proj_z = canonical_to_observed(
+        pts,
+        torch.from_numpy(z).float()[None].expand(k, -1),
+        camera,
+        torch.from_numpy(np.ascontiguousarray(rotations, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(translations, np.float32)),
+    )
+    return proj.numpy().astype(np.float64), proj_z.numpy()
+
+
+def crop_origins(centres: np.ndarray, crop_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """(K, 2) int32 top-left corners of crops centred on (K, 2) ``centres``, clipped into the frame."""
+    (crop_w, crop_h), (width, height) = crop_size, size
+    return np.stack(
+        [
+            np.clip(np.round(centres[:, 0] - crop_w / 2), 0, width - crop_w),
+            np.clip(np.round(centres[:, 1] - crop_h / 2), 0, height - crop_h),
+        ],
+        axis=1,
+    ).astype(np.int32)
+
+
 def _crop_layout(
     blend_box: Rect,
     depth: np.ndarray,
@@ -134,20 +172,8 @@ def _crop_layout(
 ) -> tuple[tuple[int, int], np.ndarray]:
     """Crop size covering the blend box's projection in every usable frame, and each frame's origin."""
     width, height = size
-    b = blend_box
-    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
-    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
-    z = depth[np.round(ys).astype(int), np.round(xs).astype(int)]
     idx = np.flatnonzero(usable)
-    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(len(idx), -1, -1)
-    proj, _ = canonical_to_observed(
-        pts,
-        torch.from_numpy(z).float()[None].expand(len(idx), -1),
-        camera,
-        torch.from_numpy(rotations[idx]),
-        torch.from_numpy(translations[idx]),
-    )
-    proj = proj.numpy()
+    proj, _ = project_blend_box(blend_box, depth, (0, 0), camera, rotations[idx], translations[idx])
     extent = proj[:, :4].max(axis=1) - proj[:, :4].min(axis=1)  # (K, 2)
     crop_w = int(
         min(width - width % MULTIPLE, MULTIPLE * np.ceil(extent[:, 0].max() * CROP_MARGIN / MULTIPLE))
@@ -156,9 +182,7 @@ def _crop_layout(
         min(height - height % MULTIPLE, MULTIPLE * np.ceil(extent[:, 1].max() * CROP_MARGIN / MULTIPLE))
     )
     origins = np.zeros((len(usable), 2), np.int32)
-    centre = proj[:, 4]
-    origins[idx, 0] = np.clip(np.round(centre[:, 0] - crop_w / 2), 0, width - crop_w)
-    origins[idx, 1] = np.clip(np.round(centre[:, 1] - crop_h / 2), 0, height - crop_h)
+    origins[idx] = crop_origins(proj[:, 4], (crop_w, crop_h), size)
     return (crop_w, crop_h), origins
 
 

@@ -12,12 +12,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.spatial.transform import Rotation
 
+from s2l_model.dataset.trainset import crop_origins, project_blend_box
 from s2l_model.errors import InputError
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.crop import canonical_to_observed
 from s2l_model.geometry.headpose import HeadModel, fit_pose
 from s2l_model.geometry.pose import Pose
 from s2l_model.media import probe_video
@@ -150,7 +149,7 @@ def _relative(
 def crop_layout(
     profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Crop origins (N, 2) int32 as ``dataset.trainset._crop_layout`` places them (the projected blend box
+    """Crop origins (N, 2) int32 as the training set places them (the projected blend box
     centre minus half the profile's crop, clipped into the frame), and whether the part of the projected
     blend box inside the frame lies inside that crop (N,) bool; ``posed`` marks frames with a pose.
 
@@ -160,29 +159,22 @@ def crop_layout(
     layout = profile.model.layout
     width, height = layout.width, layout.height
     crop_w, crop_h = layout.crop_size
-    b, patch = layout.blend_box, layout.patch
-    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
-    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
-    depth = profile.model.depth.initial.detach().cpu().numpy()
-    z = depth[np.round(ys).astype(int) - patch.y0, np.round(xs).astype(int) - patch.x0]
     n = len(posed)
     origins = np.zeros((n, 2), np.int32)
     fits = np.zeros(n, bool)
     idx = np.flatnonzero(posed)
     if len(idx) == 0:
         return origins, fits
-    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(len(idx), -1, -1)
-    proj_t, proj_z = canonical_to_observed(
-        pts,
-        torch.from_numpy(z).float()[None].expand(len(idx), -1),
+    proj, proj_z = project_blend_box(
+        layout.blend_box,
+        profile.model.depth.initial.detach().cpu().numpy(),
+        (layout.patch.x0, layout.patch.y0),
         layout.camera,
-        torch.from_numpy(rotations[idx].astype(np.float32)),
-        torch.from_numpy(translations[idx].astype(np.float32)),
+        rotations[idx],
+        translations[idx],
     )
-    proj = proj_t.numpy().astype(np.float64)
     centre = proj[:, 4]
-    origins[idx, 0] = np.clip(np.round(centre[:, 0] - crop_w / 2), 0, width - crop_w)
-    origins[idx, 1] = np.clip(np.round(centre[:, 1] - crop_h / 2), 0, height - crop_h)
+    origins[idx] = crop_origins(centre, layout.crop_size, (width, height))
     # The profile's crop covers the blend region at every scale the model was trained on (Blend-Net learned
     # its residual on such crops): where the region reaches past it (a larger or nearer face than in the
     # profile's footage) the frame is outside what the model knows, so it is not dubbed. What lies beyond the
@@ -193,7 +185,7 @@ def crop_layout(
     end = start + np.array([crop_w - 1, crop_h - 1])
     inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
     fits[idx] = (
-        (proj_z.numpy() > 0).all(axis=1)
+        (proj_z > 0).all(axis=1)
         & inside_frame
         & (lo >= start - FIT_TOLERANCE_PX).all(axis=1)
         & (hi <= end + FIT_TOLERANCE_PX).all(axis=1)
