@@ -13,7 +13,15 @@ import pytest
 
 from s2l_model.dub.background import plan_schedule
 from s2l_model.dub.footage import FootageTracks
-from s2l_model.media import Speech, estimate_offset, iter_frames, load_speech, probe_video, write_wav
+from s2l_model.media import (
+    Speech,
+    VideoWriter,
+    estimate_offset,
+    iter_frames,
+    load_speech,
+    probe_video,
+    write_wav,
+)
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.render.compose import FramePoses, LipCompositor
 from s2l_model.sample import SampleConfig, make_sample_speaker
@@ -191,6 +199,27 @@ def test_background_modes_and_start(tiny_ntsc: Path, tmp_path: Path) -> None:
     start = round(1.0 * profile.fps)
     assert r["footage_frames"] == [start, start]
     assert all(np.array_equal(f, ref[start]) for f in frames)
+
+
+def test_dub_onto_other_footage(tiny_ntsc: Path, tmp_path: Path) -> None:
+    """--video: footage tracked on the fly (here a re-encode of the speaker's clip, cut to start 1 s later,
+    so its frame k is the profile's frame k + 30), played from --start, at the profile's frame rate."""
+    profile = SpeakerProfile.load(tiny_ntsc)
+    footage = profile.extract_footage(tmp_path)
+    other = tmp_path / "other.mkv"
+    frames = list(iter_frames(footage))[30:]
+    with VideoWriter(other, fps=profile.fps, size=(512, 512), codec="ffv1", n_frames=len(frames)) as w:
+        for frame in frames:
+            w.write(frame)
+    samples = (0.1 * np.random.default_rng(2).standard_normal(16000 * 2)).astype(np.float32)
+    speech = write_wav(tmp_path / "s.wav", Speech(samples, 16000))
+    out = tmp_path / "out.mkv"
+    result = dub(tiny_ntsc, speech, out, "--video", str(other), "--start", "0.5")
+    start = round(0.5 * profile.fps)
+    assert result["frames"] == round(2 * profile.fps) and result["footage_frames"][0] == start
+    # rows above the lower face are the other footage's own frames, in order from --start
+    for k, frame in enumerate(iter_frames(out)):
+        assert np.array_equal(frame[:40], frames[start + k][:40]), k
 
 
 # ------------------------------------------------------------------------------------------ bad input
