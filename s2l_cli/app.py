@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from s2l_cli import dub_cmd, evaluate_cmd, media_cmd, profile_cmd, sample_cmd
+from s2l_cli import batch_cmd, dub_cmd, evaluate_cmd, media_cmd, profile_cmd, sample_cmd
 from s2l_cli.report import emit
 from s2l_model import __version__
 from s2l_model.errors import S2LError
@@ -30,6 +30,7 @@ app.add_typer(sample_cmd.app, name="sample")
 app.add_typer(media_cmd.app, name="media")
 app.add_typer(profile_cmd.app, name="profile")
 app.command("dub")(dub_cmd.dub_cmd)
+app.command("batch")(batch_cmd.batch_cmd)
 app.command("evaluate")(evaluate_cmd.evaluate_cmd)
 
 

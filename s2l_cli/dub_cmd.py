@@ -48,6 +48,14 @@ def dub_cmd(
     start: Annotated[
         float, typer.Option("--start", min=0.0, help="Seconds into the footage where the background starts.")
     ] = 0.0,
+    end: Annotated[
+        float | None,
+        typer.Option(
+            "--end",
+            min=0.0,
+            help="Seconds into the footage where the background stops (it loops or turns before).",
+        ),
+    ] = None,
     background: Annotated[
         BackgroundChoice,
         typer.Option(
@@ -80,6 +88,7 @@ def dub_cmd(
     options = DubOptions(
         background=background.value,
         start=start,
+        end=end,
         video=video,
         fps=parse_fps(fps) if fps else None,
         codec=codec.value if codec else None,

@@ -46,6 +46,7 @@ StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 class DubOptions:
     background: BackgroundMode = "loop"
     start: float = 0.0  # seconds into the footage
+    end: float | None = None  # seconds into the footage where the background stops (loops/turns before it)
     video: Path | None = None  # other footage of the speaker (default: the profile's own)
     fps: Fraction | None = None  # default: the profile's
     codec: Codec | None = None  # default: from the output's suffix
@@ -78,7 +79,10 @@ def dub(
     output: Path,
     options: DubOptions = DubOptions(),
     on_stage: StageFn | None = None,
+    profile: SpeakerProfile | None = None,
 ) -> DubResult:
+    """Dub ``speech_path`` with the speaker of ``profile_path`` into ``output``; ``profile``, when given, is
+    that profile already loaded on the right device (a batch worker loads each profile once)."""
     started = time.monotonic()
     stage = on_stage or (lambda name, done, total: None)
     output = check_output_path(output, overwrite=options.overwrite)
@@ -90,7 +94,8 @@ def dub(
     if not probe(speech_path).has_audio:
         raise InputError(f"no audio track in {speech_path}")
     device = choose_device(options.device)
-    profile = SpeakerProfile.load(profile_path, device)
+    if profile is None:
+        profile = SpeakerProfile.load(profile_path, device)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="s2l-dub-") as tmp:
         scratch = Path(tmp)
@@ -112,9 +117,15 @@ def dub(
         footage, tracks = _footage(profile, options, scratch, n_out, fps, stage)
         info = probe_video(footage)
         start_frame = round(options.start * tracks.fps)
+        usable = tracks.usable
+        if options.end is not None:
+            if options.end <= options.start:
+                raise InputError(f"--end ({options.end:g} s) must be after --start ({options.start:g} s)")
+            usable = usable.copy()
+            usable[round(options.end * tracks.fps) :] = False
         schedule = plan_schedule(
             options.background,
-            usable=tracks.usable,
+            usable=usable,
             footage_fps=tracks.fps,
             out_fps=fps,
             n_out=n_out,

@@ -1,0 +1,1 @@
+"""`batch`: many dub jobs from a timeline, run in parallel with a report (issue 7)."""
