@@ -15,9 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from s2l_model.batch.subtitles import event_problems, read_events
 from s2l_model.batch.timeline import read_timeline
-from s2l_model.media import Speech, probe_video, write_wav
+from s2l_model.errors import InputError
+from s2l_model.media import Speech, iter_frames, probe_video, write_wav
+from s2l_model.sample.generate import make_sample_speech, read_truth_csv
 from tests.test_cli import run_s2l
+from tests.test_dub import mouth_openings
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +142,81 @@ def test_malformed_csv_never_crashes(text: str, tmp_path: Path) -> None:
     for job in jobs:
         assert job.output.resolve().is_relative_to((tmp_path / "out").resolve())
     assert all(isinstance(p.row, int) for p in problems)
+
+
+def test_subtitles_revoice_only_inside_events(trained_sample_profile: Path, tmp_path: Path) -> None:
+    """An SRT with two events over the sample speaker's clip and a new dub track: lossless output, frames
+    outside the events are the original's bit for bit; inside them the mouth follows the dub track."""
+    folder = trained_sample_profile.parent
+    video = folder / "speaker.mp4"
+    info = probe_video(video)
+    assert info.video is not None
+    n, fps = info.video.n_frames, float(info.video.fps)
+    dub_wav = tmp_path / "dub.wav"
+    _, dub_truth_csv = make_sample_speech(dub_wav, seconds=n / fps, seed=21)
+    spans = [(1.0, 6.0), (8.0, 14.0)]
+    srt = tmp_path / "dub.srt"
+    srt.write_text(
+        "1\n00:00:01,000 --> 00:00:06,000\nfirst line\n\n2\n00:00:08,000 --> 00:00:14,000\nsecond line\n"
+    )
+    out = tmp_path / "dubbed.mkv"
+    proc = run_s2l(
+        "batch", str(srt), "--profile", str(trained_sample_profile), "--speech", str(dub_wav),
+        "--video", str(video), "-o", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = events(proc.stdout)[-1]
+    assert summary["event"] == "summary" and summary["frames"] == n
+    t = np.arange(n) / fps
+    inside = np.zeros(n, bool)
+    for start, end in spans:
+        inside |= (t >= start) & (t < end)
+    changed = []
+    for k, (frame, source) in enumerate(zip(iter_frames(out), iter_frames(video), strict=True)):
+        if not inside[k]:
+            assert np.array_equal(frame, source), f"frame {k} outside the events was changed"
+        else:
+            changed.append(not np.array_equal(frame, source))
+    assert np.mean(changed) > 0.9
+    opening = mouth_openings(out, tmp_path / "track")
+    core = np.zeros(n, bool)  # inside the events, past the ramps
+    for start, end in spans:
+        core |= (t >= start + 0.2) & (t < end - 0.2)
+    dub_truth = read_truth_csv(dub_truth_csv)["openness"][:n]
+    original_truth = read_truth_csv(folder / "truth.csv")["openness"][:n]
+    ok = core & np.isfinite(opening)
+    r_dub = float(np.corrcoef(opening[ok], dub_truth[ok])[0, 1])
+    r_original = float(np.corrcoef(opening[ok], original_truth[ok])[0, 1])
+    assert r_dub > 0.5 and r_dub > r_original + 0.2, (r_dub, r_original)
+
+
+def test_subtitle_problems_are_named(tiny_profile: Path, sample_speaker, tmp_path: Path) -> None:
+    srt = tmp_path / "bad.srt"
+    srt.write_text(
+        "1\n00:00:01,000 --> 00:00:03,000\na\n\n2\n00:00:02,000 --> 00:00:04,000\nb\n\n"
+        "3\n00:01:00,000 --> 00:01:02,000\nc\n"
+    )
+    speech = write_wav(tmp_path / "s.wav", Speech(np.zeros(16000, np.float32), 16000))
+    args = ["batch", str(srt), "--profile", str(tiny_profile), "--speech", str(speech)]
+    args += ["--video", str(sample_speaker.video), "-o", str(tmp_path / "o.mp4"), "--dry-run", "--json"]
+    proc = run_s2l(*args)
+    assert proc.returncode == 2
+    messages = " | ".join(e["message"] for e in events(proc.stdout) if e["event"] == "problem")
+    assert (
+        "events 1 and 2 overlap" in messages and "event 3" in messages and "after the video's end" in messages
+    )
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=400))
+def test_malformed_subtitles_never_crash(text: str, tmp_path: Path) -> None:
+    for suffix in (".srt", ".ass", ".vtt"):
+        path = tmp_path / f"fuzz{suffix}"
+        path.write_text(text, encoding="utf-8")
+        try:
+            found = read_events(path)
+        except InputError as exc:
+            assert "\n" not in str(exc)
+            continue
+        event_problems(found, 10.0)
