@@ -55,7 +55,7 @@ def batch_cmd(
     video: Annotated[
         Path | None, typer.Option("--video", help="Subtitle mode: the footage to re-voice.")
     ] = None,
-    device: DeviceOpt = DeviceChoice.cpu,
+    device: DeviceOpt = DeviceChoice.auto,
     json_out: Json = False,
 ) -> int:
     """Run the dubs of a timeline CSV, or re-voice footage inside the events of a subtitle file.

@@ -193,6 +193,14 @@ def test_background_modes_and_start(tiny_ntsc: Path, tmp_path: Path) -> None:
         n_footage - 4,
     ]
 
+    # --end: the background turns before it, never reaching it
+    r = dub(tiny_ntsc, speech, tmp_path / "end.mkv", "--background", "pingpong", "--end", "2.0")
+    end_frame = round(2.0 * profile.fps)
+    assert r["footage_frames"] == [0, end_frame - 1]
+    frames = top(tmp_path / "end.mkv")
+    matches = [int(np.argmin([np.abs(f - g).mean() for g in ref])) for f in frames]
+    assert max(matches) == end_frame - 1 and matches[end_frame] == end_frame - 2
+
     out = tmp_path / "hold.mkv"
     r = dub(tiny_ntsc, speech, out, "--background", "hold", "--start", "1.0")
     frames = top(out)

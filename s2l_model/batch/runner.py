@@ -99,7 +99,7 @@ def run_jobs(
     report_path: Path,
     workers: int = 1,
     resume: bool = False,
-    device: str = "cpu",
+    device: str = "auto",
     on_event: EventFn | None = None,
 ) -> BatchReport:
     """Run ``jobs`` (rows with ``problems`` are reported as failed without running) and return the report."""

@@ -21,6 +21,7 @@ from s2l_model.geometry.headpose import HeadModel, fit_pose
 from s2l_model.geometry.pose import Pose
 from s2l_model.media import probe_video
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.render.compose import FramePoses
 from s2l_model.tracking.refine import BLOCK_FRAMES, POSE_SIGMA_SECONDS
 from s2l_model.tracking.smooth import MAX_GAP_SECONDS, fill_gaps, local_quadratic_filter, plan_gaps
 from s2l_model.tracking.store import read_rows
@@ -52,6 +53,14 @@ class FootageTracks:
     @property
     def n_frames(self) -> int:
         return len(self.usable)
+
+    def poses(self, index: np.ndarray) -> FramePoses:
+        """The poses and times of footage frames ``index``, for the compositor."""
+        return FramePoses(
+            rotations=self.rotations[index],
+            translations=self.translations[index],
+            seconds=(np.asarray(index) / float(self.fps)).astype(np.float32),
+        )
 
     @classmethod
     def from_profile(cls, profile: SpeakerProfile) -> FootageTracks:

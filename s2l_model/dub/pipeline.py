@@ -26,7 +26,6 @@ from s2l_model.dub.background import BackgroundMode, FootageFrames, Schedule, pl
 from s2l_model.dub.footage import FootageTracks, track_footage
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
-from s2l_model.features.speech import MelConfig
 from s2l_model.media import (
     Codec,
     MediaInfo,
@@ -37,7 +36,7 @@ from s2l_model.media import (
     probe_video,
 )
 from s2l_model.profile.speaker import SpeakerProfile
-from s2l_model.render.compose import FramePoses, LipCompositor
+from s2l_model.render.compose import LipCompositor
 
 StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 
@@ -89,6 +88,8 @@ def dub(
     codec = codec_for_path(output, options.codec)
     if options.fps is not None and options.fps <= 0:
         raise InputError(f"--fps must be positive, got {options.fps}")
+    if options.end is not None and options.end <= options.start:
+        raise InputError(f"--end ({options.end:g} s) must be after --start ({options.start:g} s)")
     if not speech_path.is_file():
         raise InputError(f"no such speech file: {speech_path}")
     if not probe(speech_path).has_audio:
@@ -119,8 +120,6 @@ def dub(
         start_frame = round(options.start * tracks.fps)
         usable = tracks.usable
         if options.end is not None:
-            if options.end <= options.start:
-                raise InputError(f"--end ({options.end:g} s) must be after --start ({options.start:g} s)")
             usable = usable.copy()
             usable[round(options.end * tracks.fps) :] = False
         schedule = plan_schedule(
@@ -196,7 +195,6 @@ def _render(
     stage: StageFn,
 ) -> None:
     model = profile.model
-    layout = model.layout
     device = next(model.parameters()).device
     fps = schedule.out_fps
     n_out = len(activity)
@@ -206,10 +204,9 @@ def _render(
         model,
         tracks.rotations[shown],
         tracks.translations[shown],
-        rest_seconds=float(profile.manifest["canonical_frame"] / profile.fps),
+        rest_seconds=profile.canonical_seconds,
         device=device,
     )
-    sync_config = MelConfig(window_frames=layout.sync_mel_frames)
     frames = FootageFrames(footage, tracks.fps, info)
     width, height = tracks.size
     try:
@@ -235,16 +232,13 @@ def _render(
                 live = np.flatnonzero(tracks.usable[index])
                 rendered: dict[int, np.ndarray] = {}
                 if len(live):
-                    poses = FramePoses(
-                        rotations=tracks.rotations[index[live]],
-                        translations=tracks.translations[index[live]],
-                        seconds=(index[live] / float(tracks.fps)).astype(np.float32),
-                    )
-                    span = range(lo, hi)
-                    mels = speech.windows(fps, span)[live]
-                    sync_mels = speech.windows(fps, span, sync_config)[live]
                     out = compositor.render(
-                        [sources[j] for j in live], poses, mels, sync_mels, activity[lo:hi][live]
+                        [sources[j] for j in live],
+                        tracks.poses(index[live]),
+                        speech.read,
+                        fps,
+                        lo + live,
+                        activity[lo + live],
                     )
                     rendered = {int(j): frame for j, (frame, _) in zip(live, out, strict=True)}
                 for j in range(hi - lo):

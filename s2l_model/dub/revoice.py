@@ -10,6 +10,7 @@ frame rate and size, and carries the dub track (padded or cut to the footage).
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -24,10 +25,9 @@ from s2l_model.dub.pipeline import DubOptions
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
 from s2l_model.features.activity import speech_activity
-from s2l_model.features.speech import MelConfig
 from s2l_model.media import VideoWriter, check_output_path, codec_for_path, iter_frames, probe, probe_video
 from s2l_model.profile.speaker import SpeakerProfile
-from s2l_model.render.compose import FramePoses, LipCompositor
+from s2l_model.render.compose import LipCompositor
 
 #: Cross-fade between the original and the new lips at each span's start and end (inside the span).
 RAMP_S = 0.2
@@ -92,67 +92,46 @@ def revoice(
                 "keeps the footage's length (the track is padded with silence or cut)"
             )
         tracks = track_footage(video, profile, workdir=scratch / "tracking", on_progress=stage)
-        live = tracks.usable[:n] & (weights[: len(tracks.usable)] > 0)
-        lost = int(((weights > 0)[: len(live)] & ~tracks.usable[:n]).sum())
+        tracked = np.zeros(n, bool)  # the decoder may disagree with the container's frame count by a frame
+        tracked[: min(n, tracks.n_frames)] = tracks.usable[:n]
+        live = tracked & (weights > 0)
+        lost = int(((weights > 0) & ~tracked).sum())
         if lost:
             notes.append(f"{lost} frames inside the spans have no tracked face: they keep the original lips")
         activity = speech_activity(speech.read, n, fps, speech.sample_rate)
-        model = profile.model
         compositor = LipCompositor(
-            model,
+            profile.model,
             tracks.rotations[np.flatnonzero(live)],
             tracks.translations[np.flatnonzero(live)],
-            rest_seconds=float(profile.manifest["canonical_frame"] / profile.fps),
+            rest_seconds=profile.canonical_seconds,
             device=device,
         )
-        sync_config = MelConfig(window_frames=model.layout.sync_mel_frames)
         width, height = info.video.width, info.video.height
+        decoded = iter_frames(video, info=info)
         with VideoWriter(
             output, fps=fps, size=(width, height), codec=codec, crf=options.crf,
             preset=options.encoder_preset, audio=speech_path, n_frames=n, overwrite=options.overwrite,
         ) as writer:  # fmt: skip
-            batch: list[tuple[int, np.ndarray]] = []
-            for k, frame in enumerate(iter_frames(video, info=info)):
-                if k < len(live) and live[k]:
-                    batch.append((k, frame))
-                    if len(batch) < options.batch:
-                        continue
-                else:
-                    _flush(batch, writer, compositor, tracks, speech, fps, sync_config, activity, weights)
-                    batch = []
+            for lo in range(0, n, options.batch):
+                sources = list(itertools.islice(decoded, options.batch))
+                picks = np.flatnonzero(live[lo : lo + len(sources)])
+                if len(picks):
+                    ks = lo + picks
+                    rendered = compositor.render(
+                        [sources[j] for j in picks], tracks.poses(ks), speech.read, fps, ks, activity[ks]
+                    )
+                    for j, (frame, region) in zip(picks, rendered, strict=True):
+                        sources[j] = cross_fade(sources[j], frame, region, float(weights[lo + j]))
+                for frame in sources:
                     writer.write(frame)
-                    stage("re-voicing", k + 1, n)
-                    continue
-                _flush(batch, writer, compositor, tracks, speech, fps, sync_config, activity, weights)
-                batch = []
-                stage("re-voicing", k + 1, n)
-            _flush(batch, writer, compositor, tracks, speech, fps, sync_config, activity, weights)
-            stage("re-voicing", n, n)
+                stage("re-voicing", lo + len(sources), n)
     return RevoiceResult(output, n, int(live.sum()), time.monotonic() - started, notes)
 
 
-def _flush(batch, writer, compositor, tracks, speech, fps, sync_config, activity, weights) -> None:
-    """Render a run of consecutive frames with new lips and write them, cross-faded by their weights."""
-    if not batch:
-        return
-    ks = np.array([k for k, _ in batch])
-    span = range(int(ks[0]), int(ks[-1]) + 1)  # consecutive by construction
-    poses = FramePoses(
-        rotations=tracks.rotations[ks],
-        translations=tracks.translations[ks],
-        seconds=(ks / float(fps)).astype(np.float32),
-    )
-    rendered = compositor.render(
-        [f for _, f in batch],
-        poses,
-        speech.windows(fps, span),
-        speech.windows(fps, span, sync_config),
-        activity[ks],
-    )
-    for (k, source), (frame, region) in zip(batch, rendered, strict=True):
-        w = float(weights[k])
-        if w < 1.0:  # cross-fade inside the re-rendered region only
-            mixed = source.astype(np.float32)
-            mixed[region] += w * (frame[region].astype(np.float32) - mixed[region])
-            frame = np.round(mixed).astype(np.uint8)
-        writer.write(frame)
+def cross_fade(source: np.ndarray, rendered: np.ndarray, region: np.ndarray, weight: float) -> np.ndarray:
+    """``rendered`` at ``weight`` over ``source`` inside ``region`` (the source elsewhere)."""
+    if weight >= 1.0:
+        return rendered
+    mixed = source.astype(np.float32)
+    mixed[region] += weight * (rendered[region].astype(np.float32) - mixed[region])
+    return np.round(mixed).astype(np.uint8)

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from s2l_model.features.activity import speech_activity
-from s2l_model.features.speech import MelConfig, windows_for_frames
 from s2l_model.media import SPEECH_SAMPLE_RATE, decode_speech
 
 
@@ -58,10 +57,6 @@ class SpeechTrack:
         if hi > lo:
             out[lo - start : hi - start] = np.fromfile(self.path, dtype="<f4", count=hi - lo, offset=4 * lo)
         return out
-
-    def windows(self, fps: Fraction, frames: range, config: MelConfig | None = None) -> np.ndarray:
-        """Log-mel windows of ``frames`` (see ``features.speech``)."""
-        return windows_for_frames(self.read, fps, frames, config or MelConfig())
 
     def activity(self, fps: Fraction) -> np.ndarray:
         """(n_frames,) float32 speech weight in [0, 1]: 0 in silence, 1 in speech, ramps in between."""

@@ -6,10 +6,10 @@ above the larger of an absolute floor (-50 dBFS) and 30 dB below the speech's lo
 percentile level). Relative to the loud parts, not to a noise-floor estimate: continuous speech without a
 pause has no noise floor to find (a percentile "floor" then sits inside the speech and gates it off). The
 cost: noise less than 30 dB under the speech passes the gate, and the model decides what it looks like.
-The decision is held open 120 ms after speech (so the mouth closes with the
-final consonant, not before it) and softened into a 0 … 1 weight with 80 ms ramps; the renderer blends the
-speech-driven lips with the profile's resting lips by this weight. Fixed in seconds and decibels, these
-values do not depend on any speaker or frame rate.
+The decision is held open 120 ms after speech (so the mouth closes with the final consonant, not before
+it) and softened into a 0 … 1 weight with 80 ms ramps; the renderer blends the speech-driven lips with the
+profile's resting lips by this weight. Fixed in seconds and decibels, these values do not depend on any
+speaker or frame rate.
 """
 
 from __future__ import annotations

@@ -42,6 +42,11 @@ class SpeakerProfile:
         return int(self.manifest["frames"])
 
     @property
+    def canonical_seconds(self) -> float:
+        """Time of the canonical frame (mouth closed by choice): the time code of the resting lips."""
+        return float(int(self.manifest["canonical_frame"]) / self.fps)
+
+    @property
     def heldout(self) -> range:
         start, stop = self.manifest["split"]["heldout_frames"]
         return range(int(start), int(stop))

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
 
-from s2l_model.features.speech import MelConfig
+from s2l_model.features.speech import MelConfig, SampleReader, windows_for_frames
 from s2l_model.geometry.crop import Rect, canonical_to_observed, sample_image
 from s2l_model.models.speaker import SpeakerModel, put_back
 
@@ -58,10 +59,11 @@ class LipCompositor:
         device: str | torch.device = "cpu",
     ) -> None:
         """``footage_*``: the poses of every usable frame that will be rendered (they fix the window size);
-        ``rest_seconds``: the time code of the resting lips (the canonical frame's)."""
+        ``rest_seconds``: the time code of the resting lips (``SpeakerProfile.canonical_seconds``)."""
         self.model = model
         self.device = torch.device(device)
         self.layout = model.layout
+        self.sync_config = MelConfig(window_frames=self.layout.sync_mel_frames)  # the sync expert's window
         model.blend.to(memory_format=torch.channels_last)
         with torch.no_grad():
             depth = model.depth.depth_map().detach()[None, None].to(self.device)
@@ -125,15 +127,20 @@ class LipCompositor:
         self,
         sources: Sequence[np.ndarray],
         poses: FramePoses,
-        mels: np.ndarray,
-        sync_mels: np.ndarray,
+        speech: SampleReader,
+        fps: Fraction,
+        frames: np.ndarray,
         activity: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """(frame, region) per source frame: ``region`` is the (H, W) bool mask of re-rendered pixels.
-        ``mels`` (B, 16, n_mels) and ``sync_mels`` (B, T, n_mels) are the frames' speech windows;
-        ``activity`` (B,) in [0, 1] their speech weight (None: all speech)."""
+        Source j says what ``speech`` (16 kHz samples) holds around output frame ``frames[j]`` at ``fps``;
+        ``activity`` (B,) in [0, 1] is the frames' speech weight (None: all speech)."""
         model, dev = self.model, self.device
         box = self.layout.lip_box
+        span = range(int(frames.min()), int(frames.max()) + 1)
+        pick = frames - span.start
+        mels = windows_for_frames(speech, fps, span)[pick]
+        sync_mels = windows_for_frames(speech, fps, span, self.sync_config)[pick]
         cond = model.condition(
             torch.from_numpy(mels).to(dev),
             torch.from_numpy(sync_mels).to(dev),

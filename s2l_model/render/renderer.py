@@ -6,6 +6,7 @@ frames of the profile's own footage, so the held-out figures measure what a dub 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from s2l_model.features.activity import speech_activity
-from s2l_model.features.speech import MelConfig, array_reader, speech_windows
+from s2l_model.features.speech import array_reader
 from s2l_model.media import Speech, iter_frames, seek_seconds
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.render.compose import FramePoses, LipCompositor
@@ -34,7 +35,7 @@ class ProfileRenderer:
             profile.model,
             self.rotations[self.usable],
             self.translations[self.usable],
-            rest_seconds=float(profile.manifest["canonical_frame"] / profile.fps),
+            rest_seconds=profile.canonical_seconds,
             device=torch.device(device),
         )
 
@@ -55,44 +56,23 @@ class ProfileRenderer:
         if frames != list(range(start, start + len(frames))):
             raise ValueError("render needs consecutive frame indices")
         n = len(frames)
-        mels = speech_windows(speech, fps, n)
-        sync_config = MelConfig(window_frames=self.profile.model.layout.sync_mel_frames)
-        sync_mels = speech_windows(speech, fps, n, sync_config)
-        activity = speech_activity(array_reader(speech.samples), n, fps, speech.sample_rate)
+        read = array_reader(speech.samples)
+        activity = speech_activity(read, n, fps, speech.sample_rate)
         decoded = iter_frames(self.footage, start=seek_seconds(start, fps), max_frames=n)
-        pending: list[np.ndarray] = []
-        for k, source in enumerate(decoded):
-            pending.append(source)
-            if len(pending) == self.batch or k == n - 1:
-                lo = k + 1 - len(pending)
-                yield from self._render_batch(pending, start + lo, mels, sync_mels, activity, lo)
-                pending = []
-
-    def _render_batch(
-        self,
-        sources: list[np.ndarray],
-        first: int,
-        mels: np.ndarray,
-        sync_mels: np.ndarray,
-        activity: np.ndarray,
-        offset: int,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        index = np.arange(first, first + len(sources))
-        live = np.flatnonzero(
-            (index < len(self.usable)) & self.usable[np.minimum(index, len(self.usable) - 1)]
-        )
-        results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        if len(live):
-            f = index[live]
-            poses = FramePoses(
-                rotations=self.rotations[f],
-                translations=self.translations[f],
-                seconds=(f / float(self.profile.fps)).astype(np.float32),
-            )
-            k = offset + live
-            out = self.compositor.render(
-                [sources[j] for j in live], poses, mels[k], sync_mels[k], activity[k]
-            )
-            results = {int(j): r for j, r in zip(live, out, strict=True)}
-        for j, src in enumerate(sources):
-            yield results.get(j, (src, np.zeros(src.shape[:2], bool)))
+        for lo in range(0, n, self.batch):
+            sources = list(itertools.islice(decoded, self.batch))
+            index = np.arange(start + lo, start + lo + len(sources))
+            inside = index < len(self.usable)
+            live = np.flatnonzero(inside & self.usable[np.where(inside, index, 0)])
+            results: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            if len(live):
+                f = index[live]
+                poses = FramePoses(
+                    self.rotations[f], self.translations[f], (f / float(fps)).astype(np.float32)
+                )
+                out = self.compositor.render(
+                    [sources[j] for j in live], poses, read, fps, lo + live, activity[lo + live]
+                )
+                results = {int(j): r for j, r in zip(live, out, strict=True)}
+            for j, src in enumerate(sources):
+                yield results.get(j, (src, np.zeros(src.shape[:2], bool)))
