@@ -9,7 +9,7 @@ TORCH  := torch==2.13.0
 
 $(BIN)/s2l: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[dev,ray,tts]"
 	touch $@
 
 install: $(BIN)/s2l

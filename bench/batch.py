@@ -1,6 +1,7 @@
 """`s2l batch` wall time with 1 and N workers on the same 8 jobs (issue 7's bench).
 
-    .venv/bin/python bench/batch.py PROFILE.prof SPEECH... [--jobs 8] [--workers 1 2] [--out bench/out/batch]
+    .venv/bin/python bench/batch.py PROFILE.prof SPEECH... [--jobs 8] [--workers 1 2] [--executor local|ray]
+        [--out bench/out/batch]
 
 Writes a timeline CSV of ``--jobs`` rows cycling through the SPEECH files, runs `s2l batch` on it once per
 worker count (fresh output folder each time, CLI in a child process) and prints wall time and speed-up.
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("speech", type=Path, nargs="+")
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--executor", choices=["local", "ray"], default="local")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "batch")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,7 @@ def main() -> None:
     timeline.write_text("\n".join(rows) + "\n")
     seconds: dict[int, float] = {}
     for workers in args.workers:
-        out = args.out / f"workers{workers}"
+        out = args.out / f"{args.executor}{workers}"
         shutil.rmtree(out, ignore_errors=True)
         started = time.perf_counter()
         proc = subprocess.run(
@@ -51,6 +53,8 @@ def main() -> None:
                 str(out),
                 "--workers",
                 str(workers),
+                "--executor",
+                args.executor,
                 "--json",
             ],
             capture_output=True,
@@ -61,6 +65,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
+                    "executor": args.executor,
                     "workers": workers,
                     "jobs": args.jobs,
                     "wall_s": round(seconds[workers], 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +14,11 @@ from s2l_cli.report import Reporter, emit, stderr
 from s2l_model.errors import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 def batch_cmd(
@@ -26,7 +33,32 @@ def batch_cmd(
         Path,
         typer.Option("--output", "-o", help="The folder every output is written into (created if missing)."),
     ],
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Jobs run at the same time.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Jobs run at the same time (default: 1 locally; with Ray, as many as the cluster fits).",
+            show_default=False,
+        ),
+    ] = None,
+    executor: Annotated[
+        Executor,
+        typer.Option(
+            "--executor",
+            help="local: a process pool on this machine. ray: Ray tasks (pip install 's2l\\[ray]'), a GPU "
+            "per task where the cluster has GPUs; paths must be the same on every node.",
+        ),
+    ] = Executor.local,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="With --executor ray: the cluster to use, e.g. ray://head:10001 or auto (default: "
+            "RAY_ADDRESS if set, else a Ray instance started on this machine for the batch).",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Skip jobs whose output is complete and up to date (from the report)."),
@@ -45,12 +77,29 @@ def batch_cmd(
         list[str] | None,
         typer.Option(
             "--profile",
-            help="Subtitle mode: the speaker's profile, or NAME=PROFILE to re-voice only the events of that "
-            "actor (ASS Name field).",
+            help="Subtitle mode: the speaker's profile, or NAME=PROFILE per actor (ASS Name field; repeat "
+            "for several actors). Events of actors without a profile keep their lips.",
+        ),
+    ] = None,
+    faces: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--face",
+            help="Subtitle mode: which face in the footage is the speaker (1 = leftmost, on the first frame "
+            "with faces; default: the largest), or NAME=N per actor (needed with several profiles).",
         ),
     ] = None,
     speech: Annotated[
         Path | None, typer.Option("--speech", help="Subtitle mode: the dub track, as long as the footage.")
+    ] = None,
+    voices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tts",
+            help="Subtitle mode without a dub track: speak each event's text with this offline voice "
+            "(pip install 's2l\\[tts]'; a voice name, or a piper .onnx file), fitted to the event; "
+            "NAME=VOICE per actor.",
+        ),
     ] = None,
     video: Annotated[
         Path | None, typer.Option("--video", help="Subtitle mode: the footage to re-voice.")
@@ -60,9 +109,11 @@ def batch_cmd(
 ) -> int:
     """Run the dubs of a timeline CSV, or re-voice footage inside the events of a subtitle file.
 
-    Timeline: s2l batch jobs.csv -o renders/ [--workers N] [--resume] [--dry-run]
+    Timeline: s2l batch jobs.csv -o renders/ [--workers N] [--resume] [--dry-run] [--executor ray]
     Subtitles: s2l batch dub.srt --profile P.prof --speech dub_track.wav --video original.mp4 -o dubbed.mp4
     (new lips only inside subtitle events, with short ramps; every other frame is the original's).
+    Several actors (ASS Name): --profile ANNA=anna.prof --face ANNA=1 --profile BEN=ben.prof --face BEN=2.
+    No dub track: --tts VOICE speaks the subtitles' text (a translated subtitle file becomes a dubbed video).
 
     Exit 0 when all is done, 1 when some job failed, 2 for invalid input. One failed job never stops the
     others. The report lists every job: status, output, seconds, error. With --json, stdout carries only
@@ -75,14 +126,24 @@ def batch_cmd(
     if not jobs.is_file():
         raise InputError(f"no such file: {jobs}")
     if jobs.suffix.lower() in SUBTITLE_SUFFIXES:
-        return _subtitles(jobs, output, profiles or [], speech, video, dry_run, device.value, json_out)
+        if executor != Executor.local or workers or resume:
+            raise InputError(
+                "--executor, --workers and --resume are for timelines: a subtitle file is one job"
+            )
+        return _subtitles(
+            jobs, output, profiles or [], faces or [], voices or [], speech, video, dry_run, device.value,
+            json_out,
+        )  # fmt: skip
     if jobs.suffix.lower() != ".csv":
         raise InputError(
             f"{jobs.name}: give a timeline .csv or a subtitle file ({', '.join(SUBTITLE_SUFFIXES)})"
         )
-    if profiles or speech or video:
+    if address and executor != Executor.ray:
+        raise InputError("--address is for --executor ray")
+    if profiles or speech or video or faces or voices:
         raise InputError(
-            "--profile, --speech and --video are for subtitle files; a timeline has them per row"
+            "--profile, --speech, --video, --face and --tts are for subtitle files; a timeline has them "
+            "per row"
         )
     if output.exists() and not output.is_dir():
         raise InputError(f"--output must be a folder: {output}")
@@ -114,7 +175,7 @@ def batch_cmd(
 
     report = run_jobs(
         timeline, problems, out_dir=output, report_path=report_file, workers=workers, resume=resume,
-        device=device.value, on_event=on_event,
+        device=device.value, executor=executor.value, address=address, on_event=on_event,
     )  # fmt: skip
     counts = report.counts()
     message = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
@@ -123,82 +184,122 @@ def batch_cmd(
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
+def _pairs(option: str, entries: list[str], is_plain: Any = lambda v: False) -> dict[str, str]:
+    """``NAME=VALUE`` entries by name; a plain ``VALUE`` (or one ``is_plain`` accepts whole, such as an
+    existing file whose name has a ``=``) is the default, under ``""``."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        name, sep, value = entry.partition("=")
+        if not sep or is_plain(entry):
+            name, value = "", entry
+        name = name.strip()
+        if name in out:
+            who = f"{name}=" if name else "a default "
+            raise InputError(f"{option}: {who}value is given twice")
+        out[name] = value.strip()
+    return out
+
+
 def _subtitles(
     path: Path,
     output: Path,
     profiles: list[str],
+    faces: list[str],
+    voices: list[str],
     speech: Path | None,
     video: Path | None,
     dry_run: bool,
     device: str,
     json_out: bool,
 ) -> int:
-    """Subtitle mode: re-voice ``video`` with ``speech`` inside the events of ``path``."""
-    from s2l_model.batch.subtitles import event_problems, read_events
+    """Subtitle mode: re-voice ``video`` inside the events of ``path``, with ``speech`` or TTS voices."""
+    from s2l_model.batch.subtitles import Casting, cast_roles, event_problems, read_events, voice_parts
     from s2l_model.dub import DubOptions
-    from s2l_model.dub.revoice import revoice
+    from s2l_model.dub.revoice import Part, revoice
     from s2l_model.media import probe_video
 
-    if not profiles or speech is None or video is None:
+    if not profiles or video is None or (speech is None) == (not voices):
         raise InputError(
-            "a subtitle file needs --profile, --speech (the dub track) and --video (the footage)"
+            "a subtitle file needs --profile, --video (the footage) and either --speech (the dub track) "
+            "or --tts VOICE (speak the subtitles' text)"
         )
     for needed in (speech, video):
-        if not needed.is_file():
+        if needed is not None and not needed.is_file():
             raise InputError(f"no such file: {needed}")
-    by_actor: dict[str, Path] = {}
-    plain: list[Path] = []
-    for entry in profiles:
-        name, sep, value = entry.partition("=")
-        if sep and not Path(entry).is_file():
-            by_actor[name.strip()] = Path(value)
-        else:
-            plain.append(Path(entry))
-    chosen = {*plain, *by_actor.values()}
-    if len(chosen) != 1:
-        raise InputError("one speaker per video for now: give one profile (or NAME=PROFILE for one actor)")
-    profile = chosen.pop()
-    if not profile.is_file():
-        raise InputError(f"no such file: {profile}")
+    face_numbers: dict[str, int] = {}
+    for name, value in _pairs("--face", faces).items():
+        if not value.isdigit() or int(value) < 1:
+            raise InputError(f"--face {name + '=' if name else ''}{value}: a face number from 1 (leftmost)")
+        face_numbers[name] = int(value)
+    casting = Casting(
+        profiles={k: Path(v) for k, v in _pairs("--profile", profiles, lambda e: Path(e).is_file()).items()},
+        faces=face_numbers,
+        voices=_pairs("--tts", voices),
+    )
+    for profile in casting.profiles.values():
+        if not profile.is_file():
+            raise InputError(f"no such file: {profile}")
     info = probe_video(video)
     assert info.video is not None
     duration = info.video.n_frames / float(info.video.fps)
     events = read_events(path)
     problems = event_problems(events, duration)
-    if by_actor and not plain:
-        events = [e for e in events if e.actor in by_actor]
-        if not events:
-            problems.append(f"no event of {', '.join(sorted(by_actor))} in {path.name}")
+    roles, casting_problems = cast_roles(events, casting)
+    problems += casting_problems
+    spoken: list = []
+    if voices:
+        from s2l_model.tts import resolve_voice
+
+        spoken, voice_problems = voice_parts(events, casting.voices)
+        problems += voice_problems
+        for voice in sorted(set(casting.voices.values())):
+            try:
+                resolve_voice(voice)  # before any work: an unknown voice or a missing extra
+            except InputError as exc:
+                problems.append(str(exc))
     if problems:
         if dry_run:
             for message in problems:
                 _say(json_out, "problem", f"{path.name}: {message}", message=message)
             return EXIT_USAGE
         raise InputError(f"{path.name}: " + "; ".join(problems))
+    n_events = sum(len(r.events) for r in roles)
     if dry_run:
-        _say(
-            json_out,
-            "summary",
-            f"{len(events)} events to re-voice, no problems",
-            events=len(events),
-            problems=0,
-        )
+        _say(json_out, "summary", f"{n_events} events to re-voice, no problems", events=n_events, problems=0)
         return EXIT_OK
+    parts = [Part(r.profile, [(e.start, e.end) for e in r.events], face=r.face, name=r.actor) for r in roles]
     options = DubOptions(device=device, overwrite=True)
     reporter = Reporter(json_out)
-    with reporter.stages() as on_stage:
-        result = revoice(
-            profile, speech, video, [(e.start, e.end) for e in events], output, options, on_stage
-        )
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="s2l-subtitles-") as tmp, reporter.stages() as on_stage:
+        if voices:
+            speech = Path(tmp) / "tts_track.wav"
+            notes += _speak(spoken, duration, speech, on_stage)
+        assert speech is not None
+        result = revoice(parts, speech, video, output, options, on_stage)
+    notes += result.notes
     message = (
         f"wrote {result.output} ({result.frames} frames; new lips in {result.rendered_frames} frames over "
-        f"{len(events)} events) in {result.wall_seconds:.1f} s"
+        f"{n_events} events) in {result.wall_seconds:.1f} s"
     )
-    for note in result.notes:
+    for note in notes:
         message += f"\nnote: {note}"
     _say(json_out, "summary", message, output=str(result.output), frames=result.frames,
-         rendered_frames=result.rendered_frames, events=len(events), notes=result.notes)  # fmt: skip
+         rendered_frames=result.rendered_frames, events=n_events, notes=notes)  # fmt: skip
     return EXIT_OK
+
+
+def _speak(parts: list, duration: float, track: Path, on_stage: Any) -> list[str]:
+    """The TTS dub track of the subtitles' text; returns the notes on lines that had to be fitted."""
+    from s2l_model.tts import SpokenLine, speak_parts
+
+    lines = [
+        (voice, [SpokenLine(e.start, e.end, e.text, e.number) for e in events]) for voice, events in parts
+    ]
+    results = speak_parts(
+        lines, duration, track, on_progress=lambda done, total: on_stage("speaking", done, total)
+    )
+    return [note for r in results for note in r.notes]
 
 
 def _say(json_out: bool, event: str, text: str, **fields: Any) -> None:

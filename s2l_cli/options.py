@@ -48,3 +48,10 @@ DeviceOpt = Annotated[
     DeviceChoice,
     typer.Option("--device", help="Where the networks run: auto (CUDA if available), cpu or cuda."),
 ]
+
+FaceOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--face", min=1, help="Which face to follow, numbered from 1 left to right. Default: the largest."
+    ),
+]

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from s2l_cli.options import DeviceChoice, DeviceOpt, Force, Json
+from s2l_cli.options import DeviceChoice, DeviceOpt, FaceOpt, Force, Json
 from s2l_cli.report import Reporter
 from s2l_model.errors import InputError
 from s2l_model.media.probe import check_input_file
@@ -28,12 +28,7 @@ def prepare_cmd(
     workdir: Annotated[
         Path, typer.Option("--workdir", "-w", help="Folder for tracks and geometry (created if missing).")
     ],
-    face: Annotated[
-        int | None,
-        typer.Option(
-            "--face", min=1, help="Which face to follow, numbered from 1 left to right. Default: the largest."
-        ),
-    ] = None,
+    face: FaceOpt = None,
     canonical_frame: Annotated[
         int | None,
         typer.Option(
@@ -154,6 +149,7 @@ def build_cmd(
             "output, removed once the profile is written).",
         ),
     ] = None,
+    face: FaceOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the training.")] = 0,
     no_eval: Annotated[
         bool, typer.Option("--no-eval", help="Skip the held-out check (its figures are not stored then).")
@@ -185,6 +181,7 @@ def build_cmd(
         workdir=workdir,
         seed=seed,
         evaluate=not no_eval,
+        face=face,
     )
     report = Reporter(json_out)
     started = time.perf_counter()

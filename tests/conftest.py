@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from s2l_model.media import Speech, VideoWriter
+from s2l_model.media import Speech, VideoWriter, write_wav
 from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -150,3 +150,15 @@ def trained_sample_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("trained_profile")
     sample = make_sample_speaker(folder, SampleConfig(seconds=16.0, seed=4))
     return build_profile_cli(sample.video, folder, SYNC_PRESET, "--no-eval")
+
+
+@pytest.fixture(scope="module")
+def job_folder(tiny_profile: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the tiny profile and three short speech files, as a batch timeline references them."""
+    folder = tmp_path_factory.mktemp("timeline")
+    (folder / "speaker.prof").symlink_to(tiny_profile)
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        samples = (0.1 * rng.standard_normal(int(16000 * (0.6 + 0.2 * k)))).astype(np.float32)
+        write_wav(folder / f"line{k}.wav", Speech(samples, 16000))
+    return folder

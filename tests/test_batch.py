@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,18 +21,6 @@ from s2l_model.media import Speech, iter_frames, probe_video, write_wav
 from s2l_model.sample.generate import make_sample_speech, read_truth_csv
 from tests.test_cli import run_s2l
 from tests.test_dub import mouth_openings
-
-
-@pytest.fixture(scope="module")
-def job_folder(tiny_profile: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the profile and three short speech files, as a timeline would reference them."""
-    folder = tmp_path_factory.mktemp("timeline")
-    (folder / "speaker.prof").symlink_to(tiny_profile)
-    rng = np.random.default_rng(0)
-    for k in range(3):
-        samples = (0.1 * rng.standard_normal(int(16000 * (0.6 + 0.2 * k)))).astype(np.float32)
-        write_wav(folder / f"line{k}.wav", Speech(samples, 16000))
-    return folder
 
 
 def write_csv(folder: Path, rows: list[str], name: str = "jobs.csv") -> Path:

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,9 @@ from s2l_model.batch.timeline import Job, Problem
 from s2l_model.media.atomic import write_json
 
 EventFn = Callable[[str, dict[str, Any]], None]
+#: What running a job gives: (frames, seconds) when done, the one-line error when it failed.
+Outcome = tuple[int, float] | str
+EXECUTORS = ("local", "ray")
 REPORT_KIND = "s2l batch report"
 PROGRESS_EVERY_S = 0.5
 
@@ -97,12 +100,18 @@ def run_jobs(
     *,
     out_dir: Path,
     report_path: Path,
-    workers: int = 1,
+    workers: int | None = 1,
     resume: bool = False,
     device: str = "auto",
+    executor: str = "local",
+    address: str | None = None,
     on_event: EventFn | None = None,
 ) -> BatchReport:
-    """Run ``jobs`` (rows with ``problems`` are reported as failed without running) and return the report."""
+    """Run ``jobs`` (rows with ``problems`` are reported as failed without running) and return the report.
+
+    ``executor``: "local" (a process pool of ``workers``) or "ray" (Ray tasks on the cluster at ``address``,
+    or a local Ray instance; ``workers`` caps the jobs in flight, None: as many as the cluster fits).
+    """
     emit = on_event or (lambda event, fields: None)
     report = BatchReport()
     rows_with_problems: dict[int, list[str]] = {}
@@ -126,7 +135,45 @@ def run_jobs(
     if not pending:
         return report
 
-    workers = max(1, min(workers, len(pending)))
+    marks = {job.id: mark for job, mark in pending}
+    to_run = [job for job, _ in pending]
+    if executor == "ray":
+        from s2l_model.batch.ray_executor import run_on_ray
+
+        outcomes = run_on_ray(to_run, out_dir, device, emit, workers=workers, address=address)
+    elif executor == "local":
+        outcomes = run_local(to_run, out_dir, device, emit, workers=workers or 1)
+    else:
+        raise ValueError(f"unknown executor {executor!r}")
+    for job, outcome in outcomes:
+        result = _result(job, marks[job.id], outcome)
+        report.jobs.append(result)
+        # the report first: a batch killed right after announcing a job still knows it is done
+        write_json(report_path, report.to_dict())
+        emit("job_done" if result.status == "done" else "job_failed", asdict(result))
+    report.jobs.sort(key=lambda r: r.row)
+    write_json(report_path, report.to_dict())
+    return report
+
+
+def _result(job: Job, mark: str, outcome: Outcome) -> JobResult:
+    if isinstance(outcome, str):
+        return JobResult(job.id, job.row, "failed", str(job.output), error=outcome, fingerprint=mark)
+    frames, seconds = outcome
+    return JobResult(job.id, job.row, "done", str(job.output), seconds, frames, fingerprint=mark)
+
+
+def error_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its class name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def run_local(
+    jobs: list[Job], out_dir: Path, device: str, emit: EventFn, *, workers: int = 1
+) -> Iterator[tuple[Job, Outcome]]:
+    """Run ``jobs`` in a local process pool; yield each job with its outcome as it finishes."""
+    workers = max(1, min(workers, len(jobs)))
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds torch's threads
     with context.Manager() as manager:
@@ -134,39 +181,25 @@ def run_jobs(
         with cf.ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
         ) as pool:
-            futures = {
-                pool.submit(_run_one, job, out_dir, device, events): (job, mark) for job, mark in pending
-            }
+            futures = {pool.submit(run_one, job, out_dir, device, events): job for job in jobs}
             remaining = set(futures)
             while remaining:
-                _drain(events, emit)
+                drain(events, emit)
                 finished, remaining = cf.wait(remaining, timeout=0.2, return_when=cf.FIRST_COMPLETED)
                 for future in finished:
-                    job, mark = futures[future]
-                    _drain(events, emit)
-                    result = _collect(future, job, mark)
-                    report.jobs.append(result)
-                    # the report first: a batch killed right after announcing a job still knows it is done
-                    write_json(report_path, report.to_dict())
-                    emit("job_done" if result.status == "done" else "job_failed", asdict(result))
-            _drain(events, emit)
-    report.jobs.sort(key=lambda r: r.row)
-    write_json(report_path, report.to_dict())
-    return report
+                    drain(events, emit)
+                    try:
+                        outcome: Outcome = future.result()
+                    except cf.process.BrokenProcessPool:
+                        outcome = "the worker process died (out of memory or killed)"
+                    except Exception as exc:  # the job's own failure
+                        outcome = error_line(exc)
+                    yield futures[future], outcome
+            drain(events, emit)
 
 
-def _collect(future: cf.Future, job: Job, mark: str) -> JobResult:
-    try:
-        frames, seconds = future.result()
-    except Exception as exc:  # the job's own failure, or its worker died
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        if isinstance(exc, cf.process.BrokenProcessPool):
-            message = "the worker process died (out of memory or killed)"
-        return JobResult(job.id, job.row, "failed", str(job.output), error=message, fingerprint=mark)
-    return JobResult(job.id, job.row, "done", str(job.output), seconds, frames, fingerprint=mark)
-
-
-def _drain(events: Any, emit: EventFn) -> None:
+def drain(events: Any, emit: EventFn) -> None:
+    """Pass on the events the workers have queued so far (``queue.Empty`` ends it; Ray's subclasses it)."""
     while True:
         try:
             event, fields = events.get_nowait()
@@ -187,8 +220,11 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_one(job: Job, out_dir: Path, device: str, events: Any) -> tuple[int, float]:
-    """Run one job in a worker; returns (frames, seconds). Raises on failure (the message is the error)."""
+def run_one(job: Job, out_dir: Path, device: str, events: Any) -> tuple[int, float]:
+    """Run one job in a worker; returns (frames, seconds). Raises on failure (the message is the error).
+
+    ``events`` is anything with ``put((event, fields))``: a manager queue locally, a Ray queue on a cluster.
+    Profiles stay loaded in the worker process for its next jobs."""
     from s2l_model.device import choose_device
     from s2l_model.dub import DubOptions, dub
     from s2l_model.profile.speaker import SpeakerProfile

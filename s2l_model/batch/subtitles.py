@@ -8,7 +8,7 @@ an event outside the video, overlapping events of the same actor (one face canno
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from s2l_model.errors import InputError
@@ -75,3 +75,66 @@ def event_problems(events: list[SubtitleEvent], duration: float) -> list[str]:
                 who = f" ({a.actor})" if a.actor else ""
                 problems.append(f"events {a.number} and {b.number} overlap{who}")
     return problems
+
+
+@dataclass(frozen=True)
+class Casting:
+    """Who plays whom: per actor (ASS ``Name``) a profile, a face number and a TTS voice. The actor ``""``
+    stands for everyone not named (and for every event of an SRT/VTT file, which has no actors)."""
+
+    profiles: dict[str, Path]
+    faces: dict[str, int] = field(default_factory=dict)
+    voices: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Role:
+    """One face to re-voice: its profile, which face it is, and the events it speaks."""
+
+    actor: str  # "" for everyone not named
+    profile: Path
+    face: int | None
+    events: list[SubtitleEvent]
+
+
+def cast_roles(events: list[SubtitleEvent], casting: Casting) -> tuple[list[Role], list[str]]:
+    """The roles to re-voice and the problems with the casting (empty: none). Events of actors with no
+    profile (named or default) keep their original lips."""
+    problems = []
+    known = set(casting.profiles)
+    for option, names in (("--face", casting.faces), ("--tts", casting.voices)):
+        for name in names:
+            if name and name not in known:
+                problems.append(f"{option} {name}=…: no --profile {name}=… to go with it")
+    faces = [casting.faces.get(actor) for actor in known]
+    taken = [f for f in faces if f is not None]
+    if len(taken) != len(set(taken)):
+        problems.append("two actors are given the same --face")
+    if len(known) > 1 and len(taken) < len(known):
+        problems.append("several profiles: give each actor's face with --face NAME=N (1 = leftmost)")
+    roles = []
+    actors_in_file = {e.actor for e in events}
+    for actor, profile in sorted(casting.profiles.items()):
+        if actor:
+            mine = [e for e in events if e.actor == actor]
+        else:  # the default: every event whose actor has no profile of its own
+            mine = [e for e in events if e.actor not in known or e.actor == ""]
+        if not mine and actor:
+            names = ", ".join(sorted(a for a in actors_in_file if a)) or "none"
+            problems.append(f"no event of {actor} (actors in the file: {names})")
+        if mine:
+            roles.append(Role(actor, profile, casting.faces.get(actor), mine))
+    return roles, problems
+
+
+def voice_parts(
+    events: list[SubtitleEvent], voices: dict[str, str]
+) -> tuple[list[tuple[str, list[SubtitleEvent]]], list[str]]:
+    """Events grouped per actor with the voice that speaks them, ``[(voice, events)]``, for TTS; events of
+    actors with no voice (named or default ``""``) are not spoken. Problems: no event gets a voice."""
+    by_actor: dict[str, list[SubtitleEvent]] = {}
+    for e in events:
+        if e.text.strip() and (e.actor in voices or "" in voices):
+            by_actor.setdefault(e.actor, []).append(e)
+    parts = [(voices.get(actor, voices.get("", "")), mine) for actor, mine in sorted(by_actor.items())]
+    return parts, [] if parts else ["no event with text to speak for the --tts voices given"]

@@ -155,50 +155,72 @@ def _relative(
     return rel_r, rel_t
 
 
-def crop_layout(
-    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Crop origins (N, 2) int32 as the training set places them (the projected blend box
-    centre minus half the profile's crop, clipped into the frame), and whether the part of the projected
-    blend box inside the frame lies inside that crop (N,) bool; ``posed`` marks frames with a pose.
+def _overflow(
+    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For posed frames: crop origins (n, 2) int32 as the training set places them (the projected blend box
+    centre minus half the profile's crop, clipped into the frame); how far the part of the projected blend
+    box inside the frame reaches past the crop (n, 4) px, (left, top, right, bottom), <= 0 inside; and
+    whether the box is usable at all (in front of the camera, its centre inside the frame) (n,) bool.
 
     The depth of the box's points is the mesh depth the training set used (the model's initial depth
-    buffer is that map cut to the working patch), so the profile's own frames get their stored origins.
-    """
+    buffer is that map cut to the working patch), so the profile's own frames get their stored origins."""
     layout = profile.model.layout
     width, height = layout.width, layout.height
     crop_w, crop_h = layout.crop_size
+    proj, proj_z = project_blend_box(
+        layout.blend_box,
+        profile.model.depth.initial.detach().cpu().numpy(),
+        (layout.patch.x0, layout.patch.y0),
+        layout.camera,
+        rotations,
+        translations,
+    )
+    centre = proj[:, 4]
+    origins = crop_origins(centre, layout.crop_size, (width, height))
+    # What lies beyond the frame is not shown anyway, so the box is first clipped to the frame.
+    lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
+    hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
+    start = origins.astype(np.float64)
+    end = start + np.array([crop_w - 1, crop_h - 1])
+    overflow = np.concatenate([start - lo, hi - end], axis=1)
+    inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
+    return origins.astype(np.int32), overflow, (proj_z > 0).all(axis=1) & inside_frame
+
+
+def trained_overflow(profile: SpeakerProfile) -> np.ndarray:
+    """(4,) how far the blend box reached past the crop in the profile's own usable frames, at most (px,
+    (left, top, right, bottom), at least 0). The crop is placed around the box's projected centre, so under
+    head rotation the box can poke a few pixels out of it; the model was trained on such frames."""
+    a = profile.arrays
+    usable = a["usable"].astype(bool)
+    if not usable.any():
+        return np.zeros(4)
+    rotations = np.nan_to_num(a["rotations"][usable]).astype(np.float32)
+    translations = np.nan_to_num(a["translations"][usable]).astype(np.float32)
+    _, overflow, valid = _overflow(profile, rotations, translations)
+    return np.maximum(overflow[valid].max(axis=0), 0.0) if valid.any() else np.zeros(4)
+
+
+def crop_layout(
+    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Crop origins (N, 2) int32 as the training set places them, and whether the frame is within what the
+    model knows (N,) bool; ``posed`` marks frames with a pose.
+
+    The profile's crop covers the blend region at every scale the model was trained on (Blend-Net learned
+    its residual on such crops): where the region reaches past the crop further than it ever did in the
+    profile's own frames (``trained_overflow``: a larger or nearer face than in the profile's footage), the
+    frame is outside what the model knows, so it is not dubbed."""
     n = len(posed)
     origins = np.zeros((n, 2), np.int32)
     fits = np.zeros(n, bool)
     idx = np.flatnonzero(posed)
     if len(idx) == 0:
         return origins, fits
-    proj, proj_z = project_blend_box(
-        layout.blend_box,
-        profile.model.depth.initial.detach().cpu().numpy(),
-        (layout.patch.x0, layout.patch.y0),
-        layout.camera,
-        rotations[idx],
-        translations[idx],
-    )
-    centre = proj[:, 4]
-    origins[idx] = crop_origins(centre, layout.crop_size, (width, height))
-    # The profile's crop covers the blend region at every scale the model was trained on (Blend-Net learned
-    # its residual on such crops): where the region reaches past it (a larger or nearer face than in the
-    # profile's footage) the frame is outside what the model knows, so it is not dubbed. What lies beyond the
-    # frame is not shown anyway, so the box is first clipped to the frame.
-    lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
-    hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
-    start = origins[idx].astype(np.float64)
-    end = start + np.array([crop_w - 1, crop_h - 1])
-    inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
-    fits[idx] = (
-        (proj_z > 0).all(axis=1)
-        & inside_frame
-        & (lo >= start - FIT_TOLERANCE_PX).all(axis=1)
-        & (hi <= end + FIT_TOLERANCE_PX).all(axis=1)
-    )
+    origins[idx], overflow, valid = _overflow(profile, rotations[idx], translations[idx])
+    allowed = trained_overflow(profile) + FIT_TOLERANCE_PX
+    fits[idx] = valid & (overflow <= allowed).all(axis=1)
     return origins, fits
 
 
@@ -209,6 +231,8 @@ def track_footage(
     workdir: Path,
     start_frame: int = 0,
     max_frames: int | None = None,
+    face: int | None = None,
+    min_usable: float = MIN_USABLE_FRACTION,
     on_progress: StageFn | None = None,
 ) -> FootageTracks:
     """Track other footage of the profile's speaker and pose it in the profile's canonical space.
@@ -223,7 +247,9 @@ def track_footage(
     ``track_video`` reads from the first frame, so frames before ``start_frame`` are tracked too (the cost
     grows with the start), and so are ``halo_frames`` (0.64 s) after the range: the smoothing and the gaps at
     both ends see the same neighbours as in a run over the whole video.
-    ``workdir`` receives the raw landmarks (``landmarks_raw.npy``).
+    ``workdir`` receives the raw landmarks (``landmarks_raw.npy``). ``face``: which face to follow (1-based,
+    left to right on the first frame with faces; None: the largest). ``min_usable``: the share of the wanted
+    frames that must be usable (a caller that needs only some frames checks those itself, with 0).
 
     Raises InputError (one line) for an old profile without its head model, a file that is not a readable
     video, a resolution other than the profile's (a documented limit: the profile's camera and crop are in
@@ -260,7 +286,11 @@ def track_footage(
     # A halo of frames after the range is tracked too, so the last frames are smoothed and their gaps
     # interpolated as in a longer run: a range's poses do not depend on where it is cut.
     raw = track_video(
-        video, workdir, max_frames=stop + halo_frames(info.video.fps), on_progress=stage("tracking")
+        video,
+        workdir,
+        face_number=face,
+        max_frames=stop + halo_frames(info.video.fps),
+        on_progress=stage("tracking"),
     )
     stop = min(stop, raw.n_frames)  # the container's frame count can be an estimate
     if start_frame >= stop:
@@ -270,12 +300,12 @@ def track_footage(
     frames = range(start_frame, stop)
     plan = plan_gaps(raw.found, max(1, round(MAX_GAP_SECONDS * float(raw.fps))))
     tracked = plan.usable[start_frame:stop]
-    need = int(np.ceil(MIN_USABLE_FRACTION * len(frames)))
+    need = int(np.ceil(min_usable * len(frames)))
     where = f"frames {start_frame}-{stop - 1} of {video.name}"
     if tracked.sum() < need:
         raise InputError(
             f"the face is seen in only {int(tracked.sum())} of {len(frames)} {where}; "
-            f"dubbing needs it in at least {MIN_USABLE_FRACTION:.0%} of them"
+            f"dubbing needs it in at least {min_usable:.0%} of them"
         )
 
     absolute_r, absolute_t = _fit_poses(

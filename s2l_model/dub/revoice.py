@@ -1,10 +1,11 @@
 """Re-voicing footage: new lips only inside given time spans (subtitle events), the original elsewhere.
 
 The post-production case: a scene is re-recorded (a dub track as long as the scene) and only the spoken
-lines need new lips. The footage plays as it is, frame for frame; the speaker's head is tracked on the fly
-into the profile's canonical space (``track_footage``); inside each span the lips are rendered from the dub
-track and cross-faded in and out over ``RAMP_S`` at the span's edges (inside it), so every frame outside
-the spans is the original frame, bit for bit with a lossless codec. The output has the footage's length,
+lines need new lips. The footage plays as it is, frame for frame; each actor's head is tracked on the fly
+into their profile's canonical space (``track_footage``, the actor's face chosen by number); inside each of
+their spans the lips are rendered from the dub track and cross-faded in and out over ``RAMP_S`` at the
+span's edges (inside it), so every frame outside the spans is the original frame, bit for bit with a
+lossless codec. The output has the footage's length,
 frame rate and size, and carries the dub track (padded or cut to the footage).
 """
 
@@ -15,12 +16,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from s2l_model.device import choose_device
-from s2l_model.dub.footage import track_footage
+from s2l_model.dub.footage import FootageTracks, track_footage
 from s2l_model.dub.pipeline import DubOptions
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
@@ -58,15 +61,41 @@ def span_weights(
     return weight.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Part:
+    """One actor's share of a re-voicing: their profile, the spans they speak, and which face is theirs."""
+
+    profile: Path
+    spans: Sequence[tuple[float, float]]
+    face: int | None = None  # 1-based, left to right on the first frame with faces; None: the largest
+    name: str = ""  # the actor, for messages
+
+
+@dataclass
+class _Actor:
+    """A part made ready to render: its tracks, compositor and per-frame weights."""
+
+    part: Part
+    tracks: FootageTracks
+    compositor: LipCompositor
+    weights: np.ndarray  # (N,) new-lip weight, 0 outside the spans
+    live: np.ndarray  # (N,) bool: inside a span and the face tracked
+
+
 def revoice(
-    profile_path: Path,
+    parts: Sequence[Part],
     speech_path: Path,
     video: Path,
-    spans: Sequence[tuple[float, float]],
     output: Path,
     options: DubOptions | None = None,
     on_stage: StageFn | None = None,
 ) -> RevoiceResult:
+    """Re-voice ``video`` with the dub track ``speech_path``: each part's face gets new lips inside its spans.
+
+    Several parts are several actors in the same footage (each tracked on its own, by face number); their
+    new lips are composed one after another, each only inside its own blend region."""
+    if not parts:
+        raise ValueError("nothing to re-voice: no parts")
     options = options or DubOptions()
     started = time.monotonic()
     stage = on_stage or (lambda name, done, total: None)
@@ -77,11 +106,12 @@ def revoice(
     info = probe_video(video)
     assert info.video is not None
     fps, n = info.video.fps, info.video.n_frames
-    weights = span_weights(spans, n, float(fps))
-    if not weights.any():
-        raise InputError(f"none of the {len(spans)} spans falls inside {video.name} ({n / float(fps):.2f} s)")
+    all_spans = [span for part in parts for span in part.spans]
+    if not span_weights(all_spans, n, float(fps)).any():
+        raise InputError(
+            f"none of the {len(all_spans)} spans falls inside {video.name} ({n / float(fps):.2f} s)"
+        )
     device = choose_device(options.device)
-    profile = SpeakerProfile.load(profile_path, device)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="s2l-revoice-") as tmp:
         scratch = Path(tmp)
@@ -91,21 +121,11 @@ def revoice(
                 f"the dub track is {speech.duration:.2f} s, the footage {n / float(fps):.2f} s: the output "
                 "keeps the footage's length (the track is padded with silence or cut)"
             )
-        tracks = track_footage(video, profile, workdir=scratch / "tracking", on_progress=stage)
-        tracked = np.zeros(n, bool)  # the decoder may disagree with the container's frame count by a frame
-        tracked[: min(n, tracks.n_frames)] = tracks.usable[:n]
-        live = tracked & (weights > 0)
-        lost = int(((weights > 0) & ~tracked).sum())
-        if lost:
-            notes.append(f"{lost} frames inside the spans have no tracked face: they keep the original lips")
         activity = speech_activity(speech.read, n, fps, speech.sample_rate)
-        compositor = LipCompositor(
-            profile.model,
-            tracks.rotations[np.flatnonzero(live)],
-            tracks.translations[np.flatnonzero(live)],
-            rest_seconds=profile.canonical_seconds,
-            device=device,
-        )
+        actors = [
+            _prepare_actor(part, k, video, n, fps, device, scratch / f"tracking{k}", stage, notes)
+            for k, part in enumerate(parts)
+        ]
         width, height = info.video.width, info.video.height
         decoded = iter_frames(video, info=info)
         with VideoWriter(
@@ -114,18 +134,68 @@ def revoice(
         ) as writer:  # fmt: skip
             for lo in range(0, n, options.batch):
                 sources = list(itertools.islice(decoded, options.batch))
-                picks = np.flatnonzero(live[lo : lo + len(sources)])
-                if len(picks):
+                for actor in actors:  # one after another: each changes only its own blend region
+                    picks = np.flatnonzero(actor.live[lo : lo + len(sources)])
+                    if not len(picks):
+                        continue
                     ks = lo + picks
-                    rendered = compositor.render(
-                        [sources[j] for j in picks], tracks.poses(ks), speech.read, fps, ks, activity[ks]
-                    )
+                    rendered = actor.compositor.render(
+                        [sources[j] for j in picks], actor.tracks.poses(ks), speech.read, fps, ks,
+                        activity[ks],
+                    )  # fmt: skip
                     for j, (frame, region) in zip(picks, rendered, strict=True):
-                        sources[j] = cross_fade(sources[j], frame, region, float(weights[lo + j]))
+                        sources[j] = cross_fade(sources[j], frame, region, float(actor.weights[lo + j]))
                 for frame in sources:
                     writer.write(frame)
                 stage("re-voicing", lo + len(sources), n)
-    return RevoiceResult(output, n, int(live.sum()), time.monotonic() - started, notes)
+    rendered_frames = int(np.logical_or.reduce([a.live for a in actors]).sum())
+    return RevoiceResult(output, n, rendered_frames, time.monotonic() - started, notes)
+
+
+def _prepare_actor(
+    part: Part,
+    index: int,
+    video: Path,
+    n: int,
+    fps: Fraction,
+    device: torch.device,
+    workdir: Path,
+    stage: StageFn,
+    notes: list[str],
+) -> _Actor:
+    """Track ``part``'s face through the footage and set up its compositor."""
+    who = part.name or (part.profile.stem if index else "")
+    prefix = f"{who}: " if who else ""
+    profile = SpeakerProfile.load(part.profile, device)
+    weights = span_weights(part.spans, n, float(fps))
+    # Only the frames inside the part's spans need its face: another actor may fill the rest of the footage.
+    tracks = track_footage(
+        video, profile, workdir=workdir, face=part.face, min_usable=0.0,
+        on_progress=lambda name, done, total: stage(f"{prefix}{name}", done, total),
+    )  # fmt: skip
+    tracked = np.zeros(n, bool)  # the decoder may disagree with the container's frame count by a frame
+    tracked[: min(n, tracks.n_frames)] = tracks.usable[:n]
+    wanted = weights > 0
+    live = tracked & wanted
+    if wanted.any() and not live.any():
+        raise InputError(
+            f"{prefix}the face of {part.profile.name} is not usable in any frame of its events "
+            "(not seen, or larger than in the profile's footage)"
+            + ("; choose it with --face" if part.face is None else "")
+        )
+    lost = int((wanted & ~tracked).sum())
+    if lost:
+        notes.append(
+            f"{prefix}{lost} frames inside the events have no tracked face: they keep the original lips"
+        )
+    compositor = LipCompositor(
+        profile.model,
+        tracks.rotations[np.flatnonzero(live)],
+        tracks.translations[np.flatnonzero(live)],
+        rest_seconds=profile.canonical_seconds,
+        device=device,
+    )
+    return _Actor(part, tracks, compositor, weights, live)
 
 
 def cross_fade(source: np.ndarray, rendered: np.ndarray, region: np.ndarray, weight: float) -> np.ndarray:

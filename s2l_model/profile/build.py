@@ -52,6 +52,7 @@ class BuildOptions:
     seed: int = 0
     evaluate: bool = True
     threads: int | None = None
+    face: int | None = None  # which face to learn, 1-based left to right on the first frame with faces
 
 
 @dataclass
@@ -77,10 +78,11 @@ def can_resume(workdir: Path) -> bool:
     return (workdir / "build.json").is_file() and (workdir / "trainset" / "trainset.json").is_file()
 
 
-def _fingerprint(video: Path, preset: Preset, test_split: float) -> dict[str, Any]:
+def _fingerprint(video: Path, preset: Preset, test_split: float, face: int | None) -> dict[str, Any]:
     stat = video.stat()
     return {
         "video": str(video.resolve()),
+        "face": face,
         "bytes": stat.st_size,
         "mtime_ns": stat.st_mtime_ns,
         "test_split": test_split,
@@ -199,7 +201,7 @@ def build_profile(
     workdir.mkdir(parents=True, exist_ok=True)
     stage_seconds: dict[str, float] = {}
     notes: list[str] = []
-    fingerprint = _fingerprint(video, preset, options.test_split)
+    fingerprint = _fingerprint(video, preset, options.test_split, options.face)
     build_json = workdir / "build.json"
     resumable = options.resume and can_resume(workdir) and json.loads(build_json.read_text()) == fingerprint
     if options.resume and not resumable:
@@ -217,7 +219,11 @@ def build_profile(
         build_json.unlink(missing_ok=True)
         t0 = time.monotonic()
         prepared = prepare_video(
-            video, workdir / "prep", canonical_before=1 - options.test_split, on_stage=on_stage
+            video,
+            workdir / "prep",
+            face_number=options.face,
+            canonical_before=1 - options.test_split,
+            on_stage=on_stage,
         )
         stage_seconds["prepare"] = time.monotonic() - t0
         t0 = time.monotonic()
