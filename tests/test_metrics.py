@@ -222,3 +222,13 @@ def test_phone_sync_separates_open_and_closed_frames():
     score = phone_sync(opening, speech, 25.0, targets=targets)
     assert score.score > 3 and score.offset == 0
     assert phone_sync(opening[::-1].copy(), speech, 25.0, targets=targets).score < 1
+
+
+def test_stlpips_takes_patches_smaller_than_its_backbone_needs() -> None:
+    """A small lip patch (13x32 px, as a narrow mouth gives) used to fail in the backbone's padding."""
+    import torch
+
+    net = load_stlpips("alex", "cpu")
+    a, b = torch.rand(2, 3, 13, 32), torch.rand(2, 3, 13, 32)
+    far, same = net(a, b), net(a, a)
+    assert torch.isfinite(far).all() and (far > 0.05).all() and torch.allclose(same, torch.zeros(2))

@@ -124,6 +124,11 @@ class _Lin(nn.Module):
         return getattr(self.model, "1")(x)
 
 
+#: Inputs with a shorter side are upscaled (aspect kept) before the backbone: its stride-2 blur-pool stages
+#: pad by reflection, which needs more than 2 pixels at the deepest stage (a small lip patch has fewer).
+MIN_SIDE = 64
+
+
 class STLPIPS(nn.Module):
     """Shift-tolerant LPIPS distance; ``forward(a, b)`` takes (N, 3, H, W) in [0, 1] and returns (N,)."""
 
@@ -142,6 +147,11 @@ class STLPIPS(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         shift, scale = self.scaling_layer.shift, self.scaling_layer.scale
+        short = min(a.shape[-2:])
+        if short < MIN_SIDE:  # the backbone's blur-pool stages need a few pixels left at the deepest one
+            factor = MIN_SIDE / short
+            a = F.interpolate(a, scale_factor=factor, mode="bilinear", align_corners=False)
+            b = F.interpolate(b, scale_factor=factor, mode="bilinear", align_corners=False)
         fa = self.net((2 * a - 1 - shift) / scale)
         fb = self.net((2 * b - 1 - shift) / scale)
         total = torch.zeros(a.shape[0], device=a.device, dtype=a.dtype)
