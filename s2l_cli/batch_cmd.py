@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from s2l_cli.options import DeviceChoice, DeviceOpt, Json
 from s2l_cli.report import Reporter, emit, stderr
 from s2l_model.errors import InputError
+
+if TYPE_CHECKING:
+    from s2l_model.tts import SpokenLine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -184,7 +188,9 @@ def batch_cmd(
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
-def _pairs(option: str, entries: list[str], is_plain: Any = lambda v: False) -> dict[str, str]:
+def _pairs(
+    option: str, entries: list[str], is_plain: Callable[[str], bool] = lambda entry: False
+) -> dict[str, str]:
     """``NAME=VALUE`` entries by name; a plain ``VALUE`` (or one ``is_plain`` accepts whole, such as an
     existing file whose name has a ``=``) is the default, under ``""``."""
     out: dict[str, str] = {}
@@ -246,7 +252,7 @@ def _subtitles(
     problems = event_problems(events, duration)
     roles, casting_problems = cast_roles(events, casting)
     problems += casting_problems
-    spoken: list = []
+    spoken: list[tuple[str, list[SpokenLine]]] = []
     if voices:
         from s2l_model.tts import resolve_voice
 
@@ -273,8 +279,13 @@ def _subtitles(
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="s2l-subtitles-") as tmp, reporter.stages() as on_stage:
         if voices:
+            from s2l_model.tts import speak_parts
+
             speech = Path(tmp) / "tts_track.wav"
-            notes += _speak(spoken, duration, speech, on_stage)
+            spoken_parts = speak_parts(
+                spoken, duration, speech, on_progress=lambda done, total: on_stage("speaking", done, total)
+            )
+            notes += [note for part in spoken_parts for note in part.notes]
         assert speech is not None
         result = revoice(parts, speech, video, output, options, on_stage)
     notes += result.notes
@@ -287,19 +298,6 @@ def _subtitles(
     _say(json_out, "summary", message, output=str(result.output), frames=result.frames,
          rendered_frames=result.rendered_frames, events=n_events, notes=notes)  # fmt: skip
     return EXIT_OK
-
-
-def _speak(parts: list, duration: float, track: Path, on_stage: Any) -> list[str]:
-    """The TTS dub track of the subtitles' text; returns the notes on lines that had to be fitted."""
-    from s2l_model.tts import SpokenLine, speak_parts
-
-    lines = [
-        (voice, [SpokenLine(e.start, e.end, e.text, e.number) for e in events]) for voice, events in parts
-    ]
-    results = speak_parts(
-        lines, duration, track, on_progress=lambda done, total: on_stage("speaking", done, total)
-    )
-    return [note for r in results for note in r.notes]
 
 
 def _say(json_out: bool, event: str, text: str, **fields: Any) -> None:

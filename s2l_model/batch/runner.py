@@ -30,7 +30,6 @@ from s2l_model.media.atomic import write_json
 EventFn = Callable[[str, dict[str, Any]], None]
 #: What running a job gives: (frames, seconds) when done, the one-line error when it failed.
 Outcome = tuple[int, float] | str
-EXECUTORS = ("local", "ray")
 REPORT_KIND = "s2l batch report"
 PROGRESS_EVERY_S = 0.5
 

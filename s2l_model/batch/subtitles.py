@@ -10,8 +10,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s2l_model.errors import InputError
+
+if TYPE_CHECKING:
+    from s2l_model.tts import SpokenLine
 
 SUBTITLE_SUFFIXES = (".srt", ".ass", ".ssa", ".vtt")
 
@@ -102,10 +106,10 @@ def cast_roles(events: list[SubtitleEvent], casting: Casting) -> tuple[list[Role
     profile (named or default) keep their original lips."""
     problems = []
     known = set(casting.profiles)
-    for option, names in (("--face", casting.faces), ("--tts", casting.voices)):
-        for name in names:
-            if name and name not in known:
-                problems.append(f"{option} {name}=…: no --profile {name}=… to go with it")
+    # a voice needs no profile (an actor off screen is still spoken), a face does
+    for name in casting.faces:
+        if name and name not in known:
+            problems.append(f"--face {name}=…: no --profile {name}=… to go with it")
     faces = [casting.faces.get(actor) for actor in known]
     taken = [f for f in faces if f is not None]
     if len(taken) != len(set(taken)):
@@ -129,12 +133,15 @@ def cast_roles(events: list[SubtitleEvent], casting: Casting) -> tuple[list[Role
 
 def voice_parts(
     events: list[SubtitleEvent], voices: dict[str, str]
-) -> tuple[list[tuple[str, list[SubtitleEvent]]], list[str]]:
-    """Events grouped per actor with the voice that speaks them, ``[(voice, events)]``, for TTS; events of
+) -> tuple[list[tuple[str, list[SpokenLine]]], list[str]]:
+    """The lines to speak per actor with the voice that speaks them, ``[(voice, lines)]``, for
+    ``tts.speak_parts`` (one part per actor: each says one line at a time, actors may overlap); events of
     actors with no voice (named or default ``""``) are not spoken. Problems: no event gets a voice."""
-    by_actor: dict[str, list[SubtitleEvent]] = {}
+    from s2l_model.tts import SpokenLine  # piper itself is imported only when speech is made
+
+    by_actor: dict[str, list[SpokenLine]] = {}
     for e in events:
         if e.text.strip() and (e.actor in voices or "" in voices):
-            by_actor.setdefault(e.actor, []).append(e)
-    parts = [(voices.get(actor, voices.get("", "")), mine) for actor, mine in sorted(by_actor.items())]
+            by_actor.setdefault(e.actor, []).append(SpokenLine(e.start, e.end, e.text, e.number))
+    parts = [(voices.get(actor, voices.get("", "")), lines) for actor, lines in sorted(by_actor.items())]
     return parts, [] if parts else ["no event with text to speak for the --tts voices given"]

@@ -5,8 +5,8 @@ lines need new lips. The footage plays as it is, frame for frame; each actor's h
 into their profile's canonical space (``track_footage``, the actor's face chosen by number); inside each of
 their spans the lips are rendered from the dub track and cross-faded in and out over ``RAMP_S`` at the
 span's edges (inside it), so every frame outside the spans is the original frame, bit for bit with a
-lossless codec. The output has the footage's length,
-frame rate and size, and carries the dub track (padded or cut to the footage).
+lossless codec. The output has the footage's length, frame rate and size, and carries the dub track
+(padded or cut to the footage).
 """
 
 from __future__ import annotations
@@ -75,7 +75,6 @@ class Part:
 class _Actor:
     """A part made ready to render: its tracks, compositor and per-frame weights."""
 
-    part: Part
     tracks: FootageTracks
     compositor: LipCompositor
     weights: np.ndarray  # (N,) new-lip weight, 0 outside the spans
@@ -123,7 +122,7 @@ def revoice(
             )
         activity = speech_activity(speech.read, n, fps, speech.sample_rate)
         actors = [
-            _prepare_actor(part, k, video, n, fps, device, scratch / f"tracking{k}", stage, notes)
+            _prepare_actor(part, video, n, fps, device, scratch / f"tracking{k}", stage, notes)
             for k, part in enumerate(parts)
         ]
         width, height = info.video.width, info.video.height
@@ -154,7 +153,6 @@ def revoice(
 
 def _prepare_actor(
     part: Part,
-    index: int,
     video: Path,
     n: int,
     fps: Fraction,
@@ -164,8 +162,7 @@ def _prepare_actor(
     notes: list[str],
 ) -> _Actor:
     """Track ``part``'s face through the footage and set up its compositor."""
-    who = part.name or (part.profile.stem if index else "")
-    prefix = f"{who}: " if who else ""
+    prefix = f"{part.name}: " if part.name else ""
     profile = SpeakerProfile.load(part.profile, device)
     weights = span_weights(part.spans, n, float(fps))
     # Only the frames inside the part's spans need its face: another actor may fill the rest of the footage.
@@ -195,7 +192,7 @@ def _prepare_actor(
         rest_seconds=profile.canonical_seconds,
         device=device,
     )
-    return _Actor(part, tracks, compositor, weights, live)
+    return _Actor(tracks, compositor, weights, live)
 
 
 def cross_fade(source: np.ndarray, rendered: np.ndarray, region: np.ndarray, weight: float) -> np.ndarray:
