@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from s2l_model.engine.config import ModelConfig, load_preset
+from s2l_model.engine.config import load_preset
 from s2l_model.errors import InputError
-from s2l_model.fields.lip import LipField, continuous_samples, grid_queries, render_continuous
+from s2l_model.fields.lip import (
+    LipField,
+    LipFieldConfig,
+    continuous_samples,
+    grid_queries,
+    render_continuous,
+)
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
     Rect,
@@ -77,7 +83,7 @@ def test_continuous_sampling_weights_interpolate_bilinearly() -> None:
 
 def test_lip_field_renders_any_resolution() -> None:
     field = LipField(
-        ModelConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False, expert_speech=False),
+        LipFieldConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False, expert_speech=False),
         aspect=1.5,
     )
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
@@ -91,7 +97,7 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
     the base's own size, even though the MLP trains at a lower resolution."""
     base = torch.rand(3, 16, 24)
     field = LipField(
-        ModelConfig(mlp_depth=2, mlp_width=16, audio_dim=8, expert_speech=False),
+        LipFieldConfig(mlp_depth=2, mlp_width=16, audio_dim=8, expert_speech=False),
         aspect=1.5,
         base=base,
         train_size=(12, 8),
@@ -104,7 +110,7 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
 
 
 def test_grid_encoding_variant_runs() -> None:
-    config = ModelConfig(
+    config = LipFieldConfig(
         encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8, base_image=False, expert_speech=False
     )
     field = LipField(config, aspect=1.5)

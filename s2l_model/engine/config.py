@@ -1,8 +1,10 @@
-"""Training configuration: the model sizes, the schedule and the loss weights, read from a TOML preset.
+"""A preset: the model's sizes (``[model]``, ``models.config.ModelConfig``) and the training schedule with its
+loss weights (``[train]``, ``TrainConfig``), read from TOML.
 
-A preset is data (``tomllib``), never code. ``presets/{fast,balanced,quality}.toml`` ship with s2l; a user's
-file may start with ``extends = "fast"`` and override single keys, which is also how the ablations are run.
-Unknown keys are refused: a typo must not silently fall back to a default.
+A preset is data (``tomllib``), never code. ``fast``, ``balanced`` and ``quality`` ship inside the package
+(``s2l_model/presets/``, read with ``importlib.resources``, so an installed wheel has them); a user's file may
+start with ``extends = "fast"`` and override single keys, which is also how the ablations are run. Unknown
+keys are refused: a typo must not silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -10,38 +12,16 @@ from __future__ import annotations
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from s2l_model.configs import from_table, merge_tables
 from s2l_model.errors import InputError
+from s2l_model.models.config import ModelConfig
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "presets"
 PRESET_NAMES = ("fast", "balanced", "quality")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Sizes of the networks (stored in the profile: the renderer rebuilds the same networks)."""
-
-    lip_width: int = 64  # training width (px) of the canonical lip image; height keeps the box's aspect
-    encoding: str = "frequency"  # coordinate encoding: "frequency" (NeRF-style) or "grid" (multi-resolution)
-    base_image: bool = True  # F = learned full-resolution base image (starts as the canonical lips) + MLP
-    frequencies: int = 8  # frequency encoding: sin/cos at 2^0 … 2^(k-1) times pi
-    grid_levels: int = 4  # grid encoding: levels from 8 cells up, doubling
-    grid_features: int = 4
-    mlp_depth: int = 4
-    mlp_width: int = 128
-    audio_dim: int = 64
-    expert_speech: bool = True  # F also gets the (frozen) sync expert's speech embedding of the frame
-    use_time: bool = True
-    time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
-    blend_channels: int = 16
-    sync_dim: int = 64
-    sync_width: int = 48  # the sync expert's mouth image, grey, px
-    sync_frames: int = 5  # mouth images per sync window (0.2 s at 25 fps)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -95,79 +75,52 @@ class Preset:
         return {"name": self.name, "model": self.model.to_dict(), "train": self.train.to_dict()}
 
 
-def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        if key not in known:
-            raise InputError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
-        if key == "loss":
-            if not isinstance(value, dict):
-                raise InputError(f"{where}: [train.loss] must be a table")
-            kwargs[key] = _build(LossWeights, value, f"{where} [train.loss]")
-            continue
-        default = getattr(cls(), key)
-        if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
-            value, type(default) if not isinstance(default, float) else (int, float)
-        ):
-            raise InputError(f"{where}: {key} must be {type(default).__name__}, got {value!r}")
-        kwargs[key] = float(value) if isinstance(default, float) else value
-    return cls(**kwargs)
+def shipped_preset(name: str) -> Traversable:
+    """The TOML file of a preset that ships with s2l (``PRESET_NAMES``)."""
+    return files("s2l_model").joinpath("presets", f"{name}.toml")
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = (
-            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
-
-
-def _read_toml(path: Path, depth: int = 0) -> dict[str, Any]:
+def _read_toml(source: Traversable | Path, label: str, depth: int = 0) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"cannot read preset {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read preset {label}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"preset {path} is not valid TOML: {exc}") from None
+        raise InputError(f"preset {label} is not valid TOML: {exc}") from None
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if depth > 4:
-        raise InputError(f"preset {path}: 'extends' chain is too long")
-    base = _read_toml(_preset_path(str(parent)), depth + 1)
+        raise InputError(f"preset {label}: 'extends' chain is too long")
+    base = _read_toml(*_preset_source(str(parent)), depth + 1)
     base.pop("name", None)  # a preset that extends another is named after itself
-    return _merge(base, data)
+    return merge_tables(base, data)
 
 
-def _preset_path(name_or_file: str) -> Path:
+def _preset_source(name_or_file: str) -> tuple[Traversable | Path, str]:
+    """The file of a shipped preset's name or of a user's ``.toml`` path, and how errors name it."""
     if name_or_file in PRESET_NAMES:
-        return PRESET_DIR / f"{name_or_file}.toml"
+        return shipped_preset(name_or_file), name_or_file
     path = Path(name_or_file)
     if path.suffix != ".toml":
         raise InputError(f"unknown preset {name_or_file!r}: use {', '.join(PRESET_NAMES)} or a .toml file")
     if not path.is_file():
         raise InputError(f"preset file not found: {path}")
-    return path
+    return path, str(path)
 
 
 def load_preset(name_or_file: str) -> Preset:
     """A shipped preset by name, or a user's TOML file (which may ``extends`` a shipped one)."""
-    path = _preset_path(name_or_file)
-    data = _read_toml(path)
+    source, label = _preset_source(name_or_file)
+    data = _read_toml(source, label)
     unknown = set(data) - {"model", "train", "name"}
     if unknown:
         raise InputError(
-            f"preset {path}: unknown section(s) {', '.join(sorted(unknown))} (use [model], [train])"
+            f"preset {label}: unknown section(s) {', '.join(sorted(unknown))} (use [model], [train])"
         )
+    where = f"preset {label}"
     return Preset(
-        name=str(data.get("name", path.stem)),
-        model=_build(ModelConfig, data.get("model", {}), f"preset {path} [model]"),
-        train=_build(TrainConfig, data.get("train", {}), f"preset {path} [train]"),
+        name=str(data.get("name", Path(source.name).stem)),
+        model=from_table(ModelConfig, data.get("model", {}), where, "model"),
+        train=from_table(TrainConfig, data.get("train", {}), where, "train"),
     )
-
-
-def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
-    """The model sizes stored in a profile's manifest."""
-    return _build(ModelConfig, values, "profile model settings")

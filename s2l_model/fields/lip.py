@@ -22,14 +22,31 @@ instead of querying the MLP between its training samples (where a frequency-enco
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2l_model.engine.config import ModelConfig
-
 TIME_PERIODS_S = 1.0  # shortest period of the time code; the others double
+
+
+@dataclass(frozen=True)
+class LipFieldConfig:
+    """F's sizes (a part of the preset's ``[model]`` table, see ``models.config.ModelConfig``)."""
+
+    encoding: str = "frequency"  # coordinate encoding: "frequency" (NeRF-style) or "grid" (multi-resolution)
+    base_image: bool = True  # F = learned full-resolution base image + MLP residual
+    frequencies: int = 8  # frequency encoding: sin/cos at 2^0 … 2^(k-1) times pi
+    grid_levels: int = 4  # grid encoding: levels from 8 cells up, doubling
+    grid_features: int = 4
+    mlp_depth: int = 4
+    mlp_width: int = 128
+    audio_dim: int = 64
+    expert_speech: bool = True  # the condition also holds the sync expert's speech embedding (sync_dim)
+    sync_dim: int = 64
+    use_time: bool = True
+    time_frequencies: int = 6
 
 
 class MelNorm(nn.Module):
@@ -116,7 +133,7 @@ class LipField(nn.Module):
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: LipFieldConfig,
         n_mels: int = 80,
         aspect: float = 1.5,
         base: torch.Tensor | None = None,

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s2l_model.engine.config import ModelConfig
 from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import DepthFn, Rect, observed_to_canonical, pixel_centres, sample_image
 from s2l_model.models.blend import BlendNet
+from s2l_model.models.config import ModelConfig
 from s2l_model.models.sync import SyncExpert
 
 
@@ -126,7 +126,11 @@ class SpeakerModel(nn.Module):
         canonical = torch.from_numpy(np.ascontiguousarray(canonical_patch)).permute(2, 0, 1).float() / 255.0
         lips = canonical[(slice(None), *box.inside(layout.patch).slices)]
         self.field = LipField(
-            config, layout.n_mels, aspect=box.width / box.height, base=lips, train_size=layout.lip_train_size
+            config.lip_field(),
+            layout.n_mels,
+            aspect=box.width / box.height,
+            base=lips,
+            train_size=layout.lip_train_size,
         )
         self.depth = CanonicalDepthField(
             torch.from_numpy(np.ascontiguousarray(depth_patch)), layout.patch, learn_depth

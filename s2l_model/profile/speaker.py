@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from s2l_model.engine.config import model_config_from_dict
 from s2l_model.errors import InputError
+from s2l_model.models.config import ModelConfig
 from s2l_model.models.speaker import SceneLayout, SpeakerModel
 from s2l_model.profile.container import ProfileContents, extract_file, read_profile
 
@@ -71,7 +71,7 @@ def from_contents(path: Path, contents: ProfileContents, device: str | torch.dev
         raise InputError(f"{path.name}: not an s2l speaker profile (kind {m.get('kind')!r})")
     try:
         layout = SceneLayout.from_dict(m["layout"])
-        config = model_config_from_dict(m["model"])
+        config = ModelConfig.from_dict(m["model"])
         state = contents.weights["model"]
         model = SpeakerModel(
             config,
