@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,6 +290,129 @@ class _FramePass:
     faces: dict[str, list[np.ndarray]]  # SyncNet face crops per role (empty without --syncnet)
 
 
+@dataclass
+class _Batch:
+    """A batch of frames of both videos: ``index`` (B,) frame numbers, frames (H, W, 3) uint8."""
+
+    index: np.ndarray
+    prediction: list[np.ndarray]
+    truth: list[np.ndarray] | None
+
+
+class _Sharpness:
+    """CPBD of the mouth region and the whole frame, of the prediction (and of the truth, for reference)."""
+
+    def __init__(self, n: int, regions: MouthRegions, with_truth: bool) -> None:
+        self.regions = regions
+        roles = ["", "_truth"] if with_truth else [""]
+        self.columns = {
+            f"cpbd_{part}{role}": np.full(n, np.nan) for role in roles for part in ("mouth", "frame")
+        }
+
+    def add(self, batch: _Batch) -> None:
+        for role, frames in (("", batch.prediction), ("_truth", batch.truth)):
+            if f"cpbd_mouth{role}" not in self.columns or frames is None:
+                continue
+            for frame, i in zip(frames, batch.index, strict=True):
+                self.columns[f"cpbd_mouth{role}"][i] = cpbd(_cpbd_crop(frame, self.regions, i))
+                self.columns[f"cpbd_frame{role}"][i] = cpbd(frame)
+
+
+class _FullReference:
+    """PSNR, SSIM and ST-LPIPS of the mouth region and the frame against the truth (whole-frame ST-LPIPS on
+    ``lpips_frames`` only: it is the costly one on a CPU)."""
+
+    def __init__(self, n: int, regions: MouthRegions, config: EvaluateConfig) -> None:
+        self.regions, self.config = regions, config
+        self.device = torch.device(config.device)
+        names = ("psnr_mouth", "psnr_frame", "ssim_mouth", "ssim_frame", "stlpips_mouth", "stlpips_frame")
+        self.columns = {name: np.full(n, np.nan) for name in names}
+        samples = config.frame_lpips_samples
+        if samples is None:
+            samples = 0 if config.device.startswith("cuda") else CPU_FRAME_LPIPS_SAMPLES
+        every = n if samples <= 0 else samples
+        self.lpips_frames = set(np.unique(np.linspace(0, n - 1, min(n, every)).round().astype(int)).tolist())
+
+    def add(self, batch: _Batch) -> None:
+        assert batch.truth is not None
+        idx, cols, backbone = batch.index, self.columns, self.config.lpips_backbone
+        mouths_p = np.stack([self.regions.crop(f, i) for f, i in zip(batch.prediction, idx, strict=True)])
+        mouths_r = np.stack([self.regions.crop(f, i) for f, i in zip(batch.truth, idx, strict=True)])
+        full_p, full_r = np.stack(batch.prediction), np.stack(batch.truth)
+        cols["psnr_mouth"][idx] = psnr(mouths_p, mouths_r)
+        cols["psnr_frame"][idx] = psnr(full_p, full_r)
+        cols["ssim_mouth"][idx] = ssim(mouths_p, mouths_r)
+        cols["ssim_frame"][idx] = ssim(full_p, full_r)
+        tp, tr = torch.from_numpy(mouths_p).to(self.device), torch.from_numpy(mouths_r).to(self.device)
+        cols["stlpips_mouth"][idx] = stlpips_distance(tp, tr, backbone=backbone).cpu().numpy()
+        chosen = [k for k, i in enumerate(idx) if int(i) in self.lpips_frames]
+        if chosen:
+            fp = torch.from_numpy(full_p[chosen]).to(self.device)
+            fr = torch.from_numpy(full_r[chosen]).to(self.device)
+            dist = stlpips_distance(fp, fr, backbone=backbone, batch=1).cpu().numpy()
+            cols["stlpips_frame"][idx[chosen]] = dist
+
+
+class _WorstFrames:
+    """The ``keep`` frames with the lowest ``rank`` figure so far, with their mouth crops for the report."""
+
+    def __init__(self, keep: int, regions: MouthRegions) -> None:
+        self.keep, self.regions = keep, regions
+        # (-figure, index, crops): a heap whose root is the best of the worst
+        self.heap: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []
+
+    def add(self, batch: _Batch, rank: np.ndarray) -> None:
+        for k, i in enumerate(batch.index):
+            if not np.isfinite(rank[i]):
+                continue
+            key = (-float(rank[i]), int(i))
+            if len(self.heap) == self.keep and (not self.heap or key[0] <= self.heap[0][0]):
+                continue  # not among the worst (or no pictures wanted): crop nothing
+            truth = None if batch.truth is None else _context_crop(batch.truth[k], self.regions, i)
+            entry = (*key, _context_crop(batch.prediction[k], self.regions, i), truth)
+            if len(self.heap) < self.keep:
+                heapq.heappush(self.heap, entry)
+            else:
+                heapq.heapreplace(self.heap, entry)
+
+    def pictures(self) -> list[WorstFrame]:
+        ordered = sorted(self.heap, key=lambda e: (-e[0], e[1]))  # lowest figure first
+        return [WorstFrame(index=i, value=-neg, prediction=p, truth=t) for neg, i, p, t in ordered]
+
+
+class _FaceCrops:
+    """The aligned face crops SyncNet reads, per role, collected only when it is asked for."""
+
+    def __init__(self, landmarks: dict[str, np.ndarray], wanted: bool) -> None:
+        self.landmarks = landmarks
+        self.faces: dict[str, list[np.ndarray]] = {role: [] for role in landmarks} if wanted else {}
+
+    def add(self, batch: _Batch) -> None:
+        for role, frames in (("prediction", batch.prediction), ("truth", batch.truth)):
+            if role in self.faces and frames is not None:
+                marks = self.landmarks[role]
+                self.faces[role] += [
+                    _face_crop(f, marks[i]) for f, i in zip(frames, batch.index, strict=True)
+                ]
+
+
+def _batches(
+    prediction: Path, pred_info: MediaInfo, reference: Path | None, ref_info: MediaInfo | None, n: int
+) -> Iterator[_Batch]:
+    """Both videos decoded once, ``BATCH`` frames at a time; stops early if a decoder delivers fewer frames
+    than announced (the rest of the columns stay NaN)."""
+    pred_frames = iter_frames(prediction, info=pred_info, max_frames=n)
+    if reference is None:
+        pairs: Iterator[tuple[np.ndarray, np.ndarray | None]] = ((frame, None) for frame in pred_frames)
+    else:
+        pairs = zip(pred_frames, iter_frames(reference, info=ref_info, max_frames=n), strict=False)
+    done = 0
+    while batch := list(itertools.islice(pairs, BATCH)):
+        truth = None if reference is None else [r for _, r in batch]
+        yield _Batch(np.arange(done, done + len(batch)), [p for p, _ in batch], truth)  # type: ignore[misc]
+        done += len(batch)
+
+
 def _frame_pass(
     prediction: Path,
     pred_info: MediaInfo,
@@ -301,80 +424,24 @@ def _frame_pass(
     config: EvaluateConfig,
     progress: Callable[[str], Callable[[int, int], None] | None],
 ) -> _FramePass:
-    """Every per-frame image figure in one decode of each video, a batch of frames at a time."""
+    """Every per-frame image figure in one decode of each video: each batch goes through running tallies."""
     has_ref = reference is not None
-    names = ["cpbd_mouth", "cpbd_frame"]
-    if has_ref:
-        names += ["psnr_mouth", "psnr_frame", "ssim_mouth", "ssim_frame", "stlpips_mouth", "stlpips_frame"]
-        names += ["cpbd_mouth_truth", "cpbd_frame_truth"]
-    columns: dict[str, np.ndarray] = {name: np.full(n, np.nan) for name in names}
-    samples = config.frame_lpips_samples
-    if samples is None:
-        samples = 0 if config.device.startswith("cuda") else CPU_FRAME_LPIPS_SAMPLES
-    lpips_every = n if samples <= 0 else samples
-    frame_lpips = set(np.unique(np.linspace(0, n - 1, min(n, lpips_every)).round().astype(int)).tolist())
-    # the K worst frames so far as (-figure, index, crops): the heap's root is the best of them
-    worst: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []
-    faces: dict[str, list[np.ndarray]] = {role: [] for role in landmarks} if config.syncnet else {}
+    sharpness = _Sharpness(n, regions, with_truth=has_ref)
+    full_reference = _FullReference(n, regions, config) if has_ref else None
+    worst = _WorstFrames(config.worst_frames, regions)
+    faces = _FaceCrops(landmarks, wanted=config.syncnet is not None)
     update = progress("comparing frames" if has_ref else "measuring frames")
-    pred_frames = iter_frames(prediction, info=pred_info, max_frames=n)
-    if reference is not None:
-        # zip stops at the shorter stream if a decoder delivers fewer frames than announced
-        pairs = zip(pred_frames, iter_frames(reference, info=ref_info, max_frames=n), strict=False)
-    else:
-        pairs = ((frame, None) for frame in pred_frames)
-    device = torch.device(config.device)
-    done = 0
-    while done < n:
-        batch = list(itertools.islice(pairs, BATCH))
-        if not batch:
-            break  # fewer frames than announced: the rest stays NaN
-        batch_p = [p for p, _ in batch]
-        batch_r = [r for _, r in batch]
-        idx = np.arange(done, done + len(batch))
-        mouths_p = np.stack([regions.crop(f, i) for f, i in zip(batch_p, idx, strict=True)])
-        for k, i in enumerate(idx):
-            columns["cpbd_mouth"][i] = cpbd(_cpbd_crop(batch_p[k], regions, i))
-            columns["cpbd_frame"][i] = cpbd(batch_p[k])
-            for role, frames in (("prediction", batch_p), ("truth", batch_r)):
-                if role in faces:
-                    faces[role].append(_face_crop(frames[k], landmarks[role][i]))
-        if has_ref:
-            mouths_r = np.stack([regions.crop(f, i) for f, i in zip(batch_r, idx, strict=True)])
-            full_p, full_r = np.stack(batch_p), np.stack(batch_r)
-            columns["psnr_mouth"][idx] = psnr(mouths_p, mouths_r)
-            columns["psnr_frame"][idx] = psnr(full_p, full_r)
-            columns["ssim_mouth"][idx] = ssim(mouths_p, mouths_r)
-            columns["ssim_frame"][idx] = ssim(full_p, full_r)
-            tp, tr = torch.from_numpy(mouths_p).to(device), torch.from_numpy(mouths_r).to(device)
-            columns["stlpips_mouth"][idx] = (
-                stlpips_distance(tp, tr, backbone=config.lpips_backbone).cpu().numpy()
-            )
-            chosen = [k for k, i in enumerate(idx) if int(i) in frame_lpips]
-            if chosen:
-                fp = torch.from_numpy(full_p[chosen]).to(device)
-                fr = torch.from_numpy(full_r[chosen]).to(device)
-                dist = stlpips_distance(fp, fr, backbone=config.lpips_backbone, batch=1).cpu().numpy()
-                columns["stlpips_frame"][idx[chosen]] = dist
-            for k, i in enumerate(idx):
-                columns["cpbd_mouth_truth"][i] = cpbd(_cpbd_crop(batch_r[k], regions, i))
-                columns["cpbd_frame_truth"][i] = cpbd(batch_r[k])
-        rank = columns["psnr_mouth" if has_ref else "cpbd_mouth"]
-        for k, i in enumerate(idx):
-            if not np.isfinite(rank[i]):
-                continue
-            key = (-float(rank[i]), int(i))
-            if len(worst) == config.worst_frames and (not worst or key[0] <= worst[0][0]):
-                continue  # not among the worst (or no pictures wanted): crop nothing
-            truth = None if batch_r[k] is None else _context_crop(batch_r[k], regions, i)
-            entry = (*key, _context_crop(batch_p[k], regions, i), truth)
-            if len(worst) < config.worst_frames:
-                heapq.heappush(worst, entry)
-            else:
-                heapq.heapreplace(worst, entry)
-        done += len(batch)
+    for batch in _batches(prediction, pred_info, reference, ref_info, n):
+        sharpness.add(batch)
+        faces.add(batch)
+        if full_reference is not None:
+            full_reference.add(batch)
+        rank = full_reference.columns["psnr_mouth"] if full_reference else sharpness.columns["cpbd_mouth"]
+        worst.add(batch, rank)
         if update:
-            update(done, n)
-    ordered = sorted(worst, key=lambda e: (-e[0], e[1]))  # lowest figure first
-    pictures = [WorstFrame(index=i, value=-neg, prediction=p, truth=t) for neg, i, p, t in ordered]
-    return _FramePass(columns, pictures, faces)
+            update(int(batch.index[-1]) + 1, n)
+    # the columns in the order the report has always listed them: the prediction's, then the truth's CPBD
+    columns = dict(sharpness.columns)
+    truth_cpbd = {k: columns.pop(k) for k in list(columns) if k.endswith("_truth")}
+    columns.update({**(full_reference.columns if full_reference else {}), **truth_cpbd})
+    return _FramePass(columns, worst.pictures(), faces.faces)

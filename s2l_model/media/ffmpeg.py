@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from s2l_model.errors import InputError, ProcessingError
+from s2l_model.errors import InputError
 
 #: Flags for every ffmpeg call: quiet, never read the terminal, overwrite the (temporary) target.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error")
@@ -37,11 +36,3 @@ def last_error_line(stderr: str) -> str:
     """The most useful single line of ffmpeg's error output."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     return lines[-1] if lines else "no error message"
-
-
-def run_ffmpeg(args: list[str], *, what: str) -> None:
-    """Run ffmpeg to completion; raise ProcessingError naming ``what`` on failure."""
-    cmd = [ffmpeg_exe(), *GLOBAL_ARGS, *args]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        raise ProcessingError(f"{what} failed: ffmpeg: {last_error_line(proc.stderr)}")
