@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from s2l_model.dataset.trainset import crop_origins, project_blend_box
 from s2l_model.errors import InputError
 from s2l_model.geometry.camera import PinholeCamera
+from s2l_model.geometry.crop import CropLayout, crop_layout
 from s2l_model.geometry.headpose import HeadModel, fit_pose
-from s2l_model.geometry.pose import Pose
+from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import probe_video
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.render.compose import FramePoses
@@ -146,46 +146,25 @@ def _fit_poses(
     return rotations, translations
 
 
-def _relative(
-    canonical: Pose, rotations: np.ndarray, translations: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``relative_pose(canonical, observed)`` for all frames: Y = R_obs R_can^T (X - t_can) + t_obs."""
-    rel_r = rotations @ canonical.rotation.T
-    rel_t = translations - rel_r @ canonical.translation
-    return rel_r, rel_t
+def _profile_crops(
+    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
+) -> CropLayout:
+    """The profile's crops placed as the training set places them, for relative poses where ``posed``.
 
-
-def _overflow(
-    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For posed frames: crop origins (n, 2) int32 as the training set places them (the projected blend box
-    centre minus half the profile's crop, clipped into the frame); how far the part of the projected blend
-    box inside the frame reaches past the crop (n, 4) px, (left, top, right, bottom), <= 0 inside; and
-    whether the box is usable at all (in front of the camera, its centre inside the frame) (n,) bool.
-
-    The depth of the box's points is the mesh depth the training set used (the model's initial depth
+    The depth of the blend box's points is the mesh depth the training set used (the model's initial depth
     buffer is that map cut to the working patch), so the profile's own frames get their stored origins."""
     layout = profile.model.layout
-    width, height = layout.width, layout.height
-    crop_w, crop_h = layout.crop_size
-    proj, proj_z = project_blend_box(
+    return crop_layout(
         layout.blend_box,
         profile.model.depth.initial.detach().cpu().numpy(),
         (layout.patch.x0, layout.patch.y0),
         layout.camera,
         rotations,
         translations,
+        posed,
+        (layout.width, layout.height),
+        layout.crop_size,
     )
-    centre = proj[:, 4]
-    origins = crop_origins(centre, layout.crop_size, (width, height))
-    # What lies beyond the frame is not shown anyway, so the box is first clipped to the frame.
-    lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
-    hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
-    start = origins.astype(np.float64)
-    end = start + np.array([crop_w - 1, crop_h - 1])
-    overflow = np.concatenate([start - lo, hi - end], axis=1)
-    inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
-    return origins.astype(np.int32), overflow, (proj_z > 0).all(axis=1) & inside_frame
 
 
 def trained_overflow(profile: SpeakerProfile) -> np.ndarray:
@@ -194,15 +173,13 @@ def trained_overflow(profile: SpeakerProfile) -> np.ndarray:
     head rotation the box can poke a few pixels out of it; the model was trained on such frames."""
     a = profile.arrays
     usable = a["usable"].astype(bool)
-    if not usable.any():
-        return np.zeros(4)
     rotations = np.nan_to_num(a["rotations"][usable]).astype(np.float32)
     translations = np.nan_to_num(a["translations"][usable]).astype(np.float32)
-    _, overflow, valid = _overflow(profile, rotations, translations)
-    return np.maximum(overflow[valid].max(axis=0), 0.0) if valid.any() else np.zeros(4)
+    crops = _profile_crops(profile, rotations, translations, np.ones(len(rotations), bool))
+    return np.maximum(crops.overflow[crops.in_view].max(axis=0), 0.0) if crops.in_view.any() else np.zeros(4)
 
 
-def crop_layout(
+def fitting_crops(
     profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop origins (N, 2) int32 as the training set places them, and whether the frame is within what the
@@ -212,16 +189,9 @@ def crop_layout(
     its residual on such crops): where the region reaches past the crop further than it ever did in the
     profile's own frames (``trained_overflow``: a larger or nearer face than in the profile's footage), the
     frame is outside what the model knows, so it is not dubbed."""
-    n = len(posed)
-    origins = np.zeros((n, 2), np.int32)
-    fits = np.zeros(n, bool)
-    idx = np.flatnonzero(posed)
-    if len(idx) == 0:
-        return origins, fits
-    origins[idx], overflow, valid = _overflow(profile, rotations[idx], translations[idx])
+    crops = _profile_crops(profile, rotations, translations, posed)
     allowed = trained_overflow(profile) + FIT_TOLERANCE_PX
-    fits[idx] = valid & (overflow <= allowed).all(axis=1)
-    return origins, fits
+    return crops.origins, crops.in_view & (crops.overflow <= allowed).all(axis=1)
 
 
 def track_footage(
@@ -312,9 +282,9 @@ def track_footage(
         raw, plan.usable, plan.interpolated, model, layout.camera, frames, stage("head poses")
     )
     posed = tracked & np.isfinite(absolute_r).all(axis=(1, 2)) & np.isfinite(absolute_t).all(axis=1)
-    rotations, translations = _relative(canonical, absolute_r, absolute_t)
+    rotations, translations = relative_poses(canonical, absolute_r, absolute_t)
     rotations[~posed], translations[~posed] = 0.0, 0.0
-    origins, fits = crop_layout(profile, rotations, translations, posed)
+    origins, fits = fitting_crops(profile, rotations, translations, posed)
     usable = posed & fits
     if usable.sum() < need:
         raise InputError(
