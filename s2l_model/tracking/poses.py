@@ -45,7 +45,7 @@ class PoseBlock:
     start: int
     stop: int
     landmarks: np.ndarray  # (n, 478, 3) float64, short gaps filled by linear interpolation
-    valid: np.ndarray  # (n,) bool: usable frames (seen, or in an interpolated gap)
+    valid: np.ndarray  # (n,) bool: usable frames (seen, or in an interpolated gap) with landmarks here
     #: (n, 6) smoothed rotation vectors and translations (head model → camera), NaN where not valid
     params: np.ndarray
 
@@ -107,6 +107,8 @@ def fit_pose_track(
         landmarks = fill_gaps(
             read_rows(raw.landmarks_path, lo, hi).astype(np.float64), raw.found[lo:hi], plan.interpolated, lo
         )
-        valid = plan.usable[lo:hi]
+        # A gap cut by the halo's edge has an anchor outside the block and stays unfilled: its frames are
+        # left out here (they lie beyond every filter's reach from the block's own frames).
+        valid = plan.usable[lo:hi] & np.isfinite(landmarks).all(axis=(1, 2))
         params = local_quadratic_filter(_fit_block_poses(model, landmarks, valid, camera), valid, sigma)
         yield PoseBlock(lo=lo, start=start, stop=stop, landmarks=landmarks, valid=valid, params=params)
