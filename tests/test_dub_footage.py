@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from s2l_model.dub import footage
 from s2l_model.dub.footage import GEOMETRY_ARRAYS, FootageTracks, track_footage
 from s2l_model.errors import InputError
 from s2l_model.media import VideoWriter, iter_frames
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.sample import SampleOutputs
+from s2l_model.tracking import poses
 from tests.conftest import pattern_frame
 from tests.test_cli import run_s2l
 from tests.test_profile_build import TINY
@@ -130,7 +130,7 @@ def test_blocks_join_without_seams(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Long footage is posed a block at a time (512 frames); small blocks here give the same answer.
-    monkeypatch.setattr(footage, "BLOCK_FRAMES", 48)
+    monkeypatch.setattr(poses, "BLOCK_FRAMES", 48)
     blocks = track_footage(sample_speaker.video, profile, workdir=tmp_path, start_frame=20, max_frames=150)
     assert_matches(blocks, own, slice(20, 170))
 

@@ -15,10 +15,12 @@ from s2l_model.geometry import (
     o2c_grid,
     pixel_grid,
     relative_pose,
+    relative_poses,
     render_depth,
     rotation_from_euler,
     umeyama,
 )
+from s2l_model.geometry.crop import Rect, covering_crop_size, crop_layout, crop_origins, project_blend_box
 
 H = W = 64
 CAM = PinholeCamera.centred(W, H, focal=500.0)  # principal point (31.5, 31.5)
@@ -111,6 +113,93 @@ def test_pose_inverse_and_compose():
     ident = pose.compose(pose.inverse())
     np.testing.assert_allclose(ident.rotation, np.eye(3), atol=1e-12)
     np.testing.assert_allclose(ident.translation, 0.0, atol=1e-12)
+
+
+def sample_poses() -> tuple[np.ndarray, np.ndarray]:
+    """Three head poses (head → camera): (3, 3, 3) rotations and (3, 3) translations."""
+    angles = [(0.0, 0.0, 0.0), (0.2, -0.1, 0.3), (-0.4, 0.5, 0.05)]
+    rotations = np.stack([rotation_from_euler(*a) for a in angles])
+    return rotations, np.array([[0.0, 0.0, 10.0], [1.0, -2.0, 12.0], [-0.5, 0.3, 9.0]])
+
+
+def test_relative_poses_to_the_identity_are_the_observed_poses():
+    rotations, translations = sample_poses()
+    rel_r, rel_t = relative_poses(Pose.identity(), rotations, translations)
+    np.testing.assert_array_equal(rel_r, rotations)
+    np.testing.assert_array_equal(rel_t, translations)
+
+
+def test_relative_pose_of_a_pose_to_itself_is_the_identity():
+    rotations, translations = sample_poses()
+    for rotation, translation in zip(rotations, translations, strict=True):
+        rel_r, rel_t = relative_poses(Pose(rotation, translation), rotation[None], translation[None])
+        np.testing.assert_allclose(rel_r[0], np.eye(3), atol=1e-12)
+        np.testing.assert_allclose(rel_t[0], 0.0, atol=1e-12)
+
+
+def test_relative_poses_match_one_at_a_time_and_keep_nan_rows():
+    rotations, translations = sample_poses()
+    rotations[1], translations[1] = np.nan, np.nan  # a frame without a pose
+    canonical = Pose(rotations[2], translations[2])
+    rel_r, rel_t = relative_poses(canonical, rotations.astype(np.float32), translations.astype(np.float32))
+    assert rel_r.dtype == rel_t.dtype == np.float64
+    assert np.isnan(rel_r[1]).all() and np.isnan(rel_t[1]).all()
+    for f in (0, 2):
+        observed = Pose(
+            rotations[f].astype(np.float32).astype(np.float64), translations[f].astype(np.float32)
+        )
+        one = relative_pose(canonical, observed)
+        np.testing.assert_allclose(rel_r[f], one.rotation, atol=1e-12)
+        np.testing.assert_allclose(rel_t[f], one.translation, atol=1e-12)
+
+
+BOX = Rect(10, 20, 9, 7)  # corners (10, 20) … (18, 26), centre (14, 23)
+
+
+def test_blend_box_under_the_identity_pose_stays_in_place():
+    depth = np.full((30, 40), 10.0)
+    still = np.eye(3)[None], np.zeros((1, 3))
+    proj, proj_z = project_blend_box(BOX, depth, (0, 0), CAM, *still)
+    corners = [[10, 20], [18, 20], [10, 26], [18, 26], [14, 23]]
+    np.testing.assert_allclose(proj[0], corners, atol=1e-4)
+    np.testing.assert_allclose(proj_z[0], 10.0)
+    # A depth map cut to a patch starting at (5, 15) gives the same points.
+    patch_proj, _ = project_blend_box(BOX, depth[15:, 5:], (5, 15), CAM, *still)
+    np.testing.assert_array_equal(patch_proj, proj)
+
+
+def test_crop_origins_centre_the_crop_and_stay_in_the_frame():
+    centres = np.array([[50.0, 40.0], [5.0, 78.0], [99.0, 2.0]])
+    origins = crop_origins(centres, (20, 10), (100, 80))
+    assert origins.dtype == np.int32
+    assert origins.tolist() == [[40, 35], [0, 70], [80, 0]]
+
+
+def test_covering_crop_size_grows_the_largest_box_to_multiples_of_four():
+    corners = np.array([[[0, 0], [7, 0], [0, 5], [7, 5]], [[0, 0], [9, 0], [0, 3], [9, 3]]], float)
+    # Extents (7, 5) and (9, 3): 9 * 1.1 = 9.9 → 12, 5 * 1.1 = 5.5 → 8; never larger than the frame.
+    assert covering_crop_size(corners, (64, 64)) == (12, 8)
+    assert covering_crop_size(corners, (10, 7)) == (8, 4)
+
+
+def test_crop_layout_follows_the_projected_box():
+    depth = np.full((64, 64), 10.0)
+    rotations = np.stack([np.eye(3)] * 3)
+    # Frame 1: the head 0.2 to the right at depth 10 moves the box by f * 0.2 / 10 = 10 px. Frame 2: no pose.
+    translations = np.array([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0], [np.nan] * 3])
+    posed = np.array([True, True, False])
+    layout = crop_layout(BOX, depth, (0, 0), CAM, rotations, translations, posed, (64, 64))
+    assert layout.crop_size == (12, 8)  # extent (8, 6) grown by 10 %, in multiples of 4
+    assert layout.origins.tolist() == [[8, 19], [18, 19], [0, 0]]  # centre (14, 23) minus half the crop
+    assert layout.in_view.tolist() == [True, True, False]
+    # The box spans x 10 … 18 and y 20 … 26; the crop x 8 … 19 and y 19 … 26: inside, touching the bottom.
+    np.testing.assert_allclose(layout.overflow[:2], [[-2, -1, -1, 0]] * 2, atol=1e-4)
+    np.testing.assert_array_equal(layout.overflow[2], 0.0)
+    given = crop_layout(BOX, depth, (0, 0), CAM, rotations, translations, posed, (64, 64), (16, 12))
+    assert given.crop_size == (16, 12) and given.origins[:2].tolist() == [[6, 17], [16, 17]]
+    np.testing.assert_allclose(given.overflow[0], [-4, -3, -3, -2], atol=1e-4)
+    with pytest.raises(ValueError, match="no posed frame"):
+        crop_layout(BOX, depth, (0, 0), CAM, rotations, translations, np.zeros(3, bool), (64, 64))
 
 
 def test_backward_warp_by_an_integer_shift():

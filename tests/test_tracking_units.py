@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +13,12 @@ from s2l_model.geometry.depth import canonical_depth, rasterise_mesh
 from s2l_model.geometry.headpose import HeadModel, fit_pose, project_model
 from s2l_model.geometry.mouth import MouthBox, observed_mask, soft_mask
 from s2l_model.geometry.pose import Pose, rotation_from_euler
+from s2l_model.tracking import poses
+from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import bilateral_filter, fill_gaps, local_quadratic_filter, plan_gaps, runs
 from s2l_model.tracking.store import NpyAppender, npy_rows, read_rows
 from s2l_model.tracking.topology import landmark_set, mesh_triangles, stable_indices
+from s2l_model.tracking.track import RawTrack
 
 
 def test_npy_appender_round_trip(tmp_path):
@@ -89,6 +94,49 @@ def test_pnp_recovers_a_known_pose():
     pose = fit_pose(model, landmarks, camera, start)
     assert np.allclose(pose.rotation, truth.rotation, atol=1e-5)
     assert np.allclose(pose.translation, truth.translation, atol=1e-3)
+
+
+def test_pose_track_follows_the_head_through_gaps_and_across_blocks(tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    model = HeadModel(points=rng.normal(0, 40, (478, 3)), stable=np.arange(0, 478, 3))
+    camera = PinholeCamera.centred(512, 512, 900.0)
+    n, fps = 60, 25.0
+    roll = 0.1 * np.sin(2 * np.pi * 0.5 * np.arange(n) / fps)  # a slow 0.5 Hz head roll
+    truth = np.stack([rotation_from_euler(0.1, -0.2, r) for r in roll])
+    shift = np.array([10.0, -5.0, 900.0])
+    landmarks = project_model(model, truth, np.tile(shift, (n, 1)), camera)
+    landmarks = np.concatenate([landmarks, np.zeros((n, 478, 1))], axis=2).astype(np.float32)
+    found = np.ones(n, bool)
+    found[29:32] = False  # a short gap: interpolated (in blocks of 16, the first block's halo ends in it)
+    landmarks[~found] = np.nan
+    np.save(tmp_path / "raw.npy", landmarks)
+    raw = RawTrack(tmp_path / "raw.npy", Fraction(25), 512, 512, found, np.zeros(n))
+    plan = plan_gaps(found, 6)
+    halo = halo_frames(pose_sigma_frames(fps), fps)
+    assert halo == 8 + 6 + 2  # 3 sigma of the 0.1 s pose filter (7.5 frames), the longest gap, its anchors
+
+    def track(frames: range | None = None) -> tuple[np.ndarray, np.ndarray]:
+        blocks = list(fit_pose_track(raw, plan, model, camera, halo=halo, frames=frames))
+        return tuple(np.concatenate(parts) for parts in zip(*(b.own_poses() for b in blocks), strict=True))
+
+    rotations, translations = track()
+    between = np.einsum("nji,njk->nik", rotations, truth)
+    angle = np.arccos(np.clip((np.trace(between, axis1=1, axis2=2) - 1) / 2, -1, 1))
+    assert angle.max() < 0.01  # radians, the gap included
+    assert np.abs(translations - shift).max() < 1.0
+    # Blocks of 16 frames (each with its halo) and a cut range give the one-pass answer.
+    monkeypatch.setattr(poses, "BLOCK_FRAMES", 16)
+    assert [(b.lo, b.start, b.stop) for b in fit_pose_track(raw, plan, model, camera, halo=halo)] == [
+        (0, 0, 16),
+        (0, 16, 32),
+        (16, 32, 48),
+        (32, 48, 60),
+    ]
+    in_blocks = track()
+    np.testing.assert_allclose(in_blocks[0], rotations, atol=1e-6)
+    np.testing.assert_allclose(in_blocks[1], translations, atol=1e-2)
+    cut = track(range(10, 40))
+    np.testing.assert_allclose(cut[0], rotations[10:40], atol=1e-6)
 
 
 def test_rasterised_triangle_interpolates_depth():

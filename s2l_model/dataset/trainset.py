@@ -30,9 +30,16 @@ import torch
 from s2l_model.errors import InputError
 from s2l_model.features.speech import MelConfig, speech_windows
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.crop import Rect, canonical_to_observed, inside_rect, pixel_centres, sample_image
+from s2l_model.geometry.crop import (
+    Rect,
+    canonical_to_observed,
+    crop_layout,
+    inside_rect,
+    pixel_centres,
+    sample_image,
+)
 from s2l_model.geometry.mouth import MouthBox, soft_mask
-from s2l_model.geometry.pose import Pose, relative_pose
+from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import iter_frames, load_speech
 from s2l_model.media.atomic import write_json
 from s2l_model.prepare.pipeline import Prepared
@@ -42,8 +49,6 @@ BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths 
 BLEND_TOP = 0.25  # … box heights upwards,
 BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)
 PATCH_MARGIN = 0.25  # canonical working patch: the blend box plus this much of its larger side
-CROP_MARGIN = 1.1  # observed crop: the largest projected blend box, grown by 10 %
-MULTIPLE = 4  # Blend-Net's two poolings
 MEL_HOP_S = 0.01
 
 ProgressFn = Callable[[int, int], None]
@@ -111,81 +116,6 @@ class TrainingSet:
         return Rect(x, y, self.crop_size[0], self.crop_size[1])
 
 
-def _relative_poses(prepared: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    tracks = prepared.tracks
-    canonical = prepared.geometry.canonical_pose
-    n = tracks.n_frames
-    rotations = np.full((n, 3, 3), np.nan, np.float32)
-    translations = np.full((n, 3), np.nan, np.float32)
-    for f in np.flatnonzero(tracks.usable):
-        rel = relative_pose(canonical, tracks.pose(int(f)))
-        rotations[f], translations[f] = rel.rotation, rel.translation
-    return rotations, translations
-
-
-def project_blend_box(
-    blend_box: Rect,
-    depth: np.ndarray,
-    depth_origin: tuple[int, int],
-    camera: PinholeCamera,
-    rotations: np.ndarray,
-    translations: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The blend box's 4 corners and centre (canonical pixels, at the canonical ``depth``, a map whose
-    top-left pixel is ``depth_origin`` (x, y)) in K observed frames: (K, 5, 2) pixels and (K, 5) depths."""
-    b = blend_box
-    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
-    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
-    z = depth[np.round(ys).astype(int) - depth_origin[1], np.round(xs).astype(int) - depth_origin[0]]
-    k = len(rotations)
-    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(k, -1, -1)
-    proj, proj_z = canonical_to_observed(
-        pts,
-        torch.from_numpy(z).float()[None].expand(k, -1),
-        camera,
-        torch.from_numpy(np.ascontiguousarray(rotations, np.float32)),
-        torch.from_numpy(np.ascontiguousarray(translations, np.float32)),
-    )
-    return proj.numpy().astype(np.float64), proj_z.numpy()
-
-
-def crop_origins(centres: np.ndarray, crop_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """(K, 2) int32 top-left corners of crops centred on (K, 2) ``centres``, clipped into the frame."""
-    (crop_w, crop_h), (width, height) = crop_size, size
-    return np.stack(
-        [
-            np.clip(np.round(centres[:, 0] - crop_w / 2), 0, width - crop_w),
-            np.clip(np.round(centres[:, 1] - crop_h / 2), 0, height - crop_h),
-        ],
-        axis=1,
-    ).astype(np.int32)
-
-
-def _crop_layout(
-    blend_box: Rect,
-    depth: np.ndarray,
-    camera: PinholeCamera,
-    rotations: np.ndarray,
-    translations: np.ndarray,
-    usable: np.ndarray,
-    size: tuple[int, int],
-) -> tuple[tuple[int, int], np.ndarray]:
-    """Crop size covering the blend box's projection in every usable frame, and each frame's origin."""
-    width, height = size
-    idx = np.flatnonzero(usable)
-    proj, _ = project_blend_box(blend_box, depth, (0, 0), camera, rotations[idx], translations[idx])
-    extent = proj[:, :4].max(axis=1) - proj[:, :4].min(axis=1)  # (K, 2)
-    crop_w = int(
-        min(width - width % MULTIPLE, MULTIPLE * np.ceil(extent[:, 0].max() * CROP_MARGIN / MULTIPLE))
-    )
-    crop_h = int(
-        min(height - height % MULTIPLE, MULTIPLE * np.ceil(extent[:, 1].max() * CROP_MARGIN / MULTIPLE))
-    )
-    origins = np.zeros((len(usable), 2), np.int32)
-    origins[idx] = crop_origins(proj[:, 4], (crop_w, crop_h), size)
-    return (crop_w, crop_h), origins
-
-
 def build_training_set(
     prepared: Prepared,
     folder: Path,
@@ -203,7 +133,11 @@ def build_training_set(
     speech = load_speech(prepared.video)
     mel = speech_windows(speech, prepared.fps, n)
     sync_mel = speech_windows(speech, prepared.fps, n, sync_mel_config(prepared.fps, sync_frames))
-    rotations, translations = _relative_poses(prepared)
+    # NaN on the frames without a pose (``Tracks``), which are never used.
+    rotations, translations = (
+        a.astype(np.float32)
+        for a in relative_poses(prepared.geometry.canonical_pose, tracks.rotations, tracks.translations)
+    )
     usable = tracks.usable.copy()
     train = np.flatnonzero(usable & (np.arange(n) < heldout.start))
     least = 2 * sync_frames + 20
@@ -230,9 +164,10 @@ def build_training_set(
     size = (height, width)
     lip_mask = prepared.mouth_mask
     bmask = blend_mask(box, blend_box, size)
-    crop_size, origins = _crop_layout(
-        blend_box, depth_full, camera, rotations, translations, usable, (width, height)
+    crops_at = crop_layout(
+        blend_box, depth_full, (0, 0), camera, rotations, translations, usable, (width, height)
     )
+    crop_size, origins = crops_at.crop_size, crops_at.origins
 
     def memmap(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)

@@ -12,19 +12,17 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-from s2l_model.dataset.trainset import crop_origins, project_blend_box
 from s2l_model.errors import InputError
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.headpose import HeadModel, fit_pose
-from s2l_model.geometry.pose import Pose
+from s2l_model.geometry.crop import CropLayout, crop_layout
+from s2l_model.geometry.headpose import HeadModel
+from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import probe_video
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.render.compose import FramePoses
-from s2l_model.tracking.refine import BLOCK_FRAMES, POSE_SIGMA_SECONDS
-from s2l_model.tracking.smooth import MAX_GAP_SECONDS, fill_gaps, local_quadratic_filter, plan_gaps
-from s2l_model.tracking.store import read_rows
+from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
+from s2l_model.tracking.smooth import MAX_GAP_SECONDS, GapPlan, plan_gaps
 from s2l_model.tracking.track import RawTrack, track_video
 
 StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
@@ -95,97 +93,48 @@ def profile_geometry(profile: SpeakerProfile) -> tuple[HeadModel, Pose]:
     return model, canonical
 
 
-def _pose_sigma(fps: Fraction) -> float:
-    return max(0.5, POSE_SIGMA_SECONDS * float(fps))
-
-
-def halo_frames(fps: Fraction) -> int:
-    """Frames either side of a range that its poses depend on: the pose filter's reach plus the longest
-    interpolated gap (as in ``refine_tracks``)."""
-    return int(np.ceil(3.0 * _pose_sigma(fps))) + round(MAX_GAP_SECONDS * float(fps)) + 2
-
-
-def _fit_poses(
+def _absolute_poses(
     raw: RawTrack,
-    usable: np.ndarray,
-    gaps: list[tuple[int, int]],
+    plan: GapPlan,
     model: HeadModel,
     camera: PinholeCamera,
     frames: range,
+    halo: int,
     on_progress: Callable[[int, int], None] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Absolute poses of ``frames`` against the profile's head model and camera, smoothed like the profile's
-    own (same filter and sigma as ``refine_tracks``): (n, 3, 3) rotations and (n, 3) translations, NaN where
-    not usable. Blocks with a halo keep memory flat and the zero-lag filter exact at block edges."""
-    sigma = _pose_sigma(raw.fps)
-    halo = halo_frames(raw.fps)
+    """Poses of ``frames`` against the profile's head model and camera, smoothed like the profile's own
+    (``fit_pose_track``, as in ``refine_tracks``): (n, 3, 3) rotations and (n, 3) translations, NaN where not
+    usable."""
     n = len(frames)
     rotations = np.full((n, 3, 3), np.nan)
     translations = np.full((n, 3), np.nan)
-    for start in range(frames.start, frames.stop, BLOCK_FRAMES):
-        stop = min(frames.stop, start + BLOCK_FRAMES)
-        lo, hi = max(0, start - halo), min(raw.n_frames, stop + halo)
-        landmarks = read_rows(raw.landmarks_path, lo, hi).astype(np.float64)
-        block = fill_gaps(landmarks, raw.found[lo:hi], gaps, lo)
-        valid = usable[lo:hi]
-        params = np.full((hi - lo, 6), np.nan)
-        guess: Pose | None = None
-        for i in np.flatnonzero(valid):
-            guess = fit_pose(model, block[i], camera, guess)  # each fit starts from the previous one
-            params[i, :3] = Rotation.from_matrix(guess.rotation).as_rotvec()
-            params[i, 3:] = guess.translation
-        params = local_quadratic_filter(params, valid, sigma)
-        keep = slice(start - lo, stop - lo)
-        out = slice(start - frames.start, stop - frames.start)
-        ok = valid[keep]
-        if ok.any():  # scipy refuses an empty set of rotations
-            rotations[out][ok] = Rotation.from_rotvec(params[keep][ok, :3]).as_matrix()
-            translations[out][ok] = params[keep][ok, 3:]
+    for block in fit_pose_track(raw, plan, model, camera, halo=halo, frames=frames):
+        out = slice(block.start - frames.start, block.stop - frames.start)
+        rotations[out], translations[out] = block.own_poses()
         if on_progress is not None:
-            on_progress(stop - frames.start, n)
+            on_progress(block.stop - frames.start, n)
     return rotations, translations
 
 
-def _relative(
-    canonical: Pose, rotations: np.ndarray, translations: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``relative_pose(canonical, observed)`` for all frames: Y = R_obs R_can^T (X - t_can) + t_obs."""
-    rel_r = rotations @ canonical.rotation.T
-    rel_t = translations - rel_r @ canonical.translation
-    return rel_r, rel_t
+def _profile_crops(
+    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
+) -> CropLayout:
+    """The profile's crops placed as the training set places them, for relative poses where ``posed``.
 
-
-def _overflow(
-    profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For posed frames: crop origins (n, 2) int32 as the training set places them (the projected blend box
-    centre minus half the profile's crop, clipped into the frame); how far the part of the projected blend
-    box inside the frame reaches past the crop (n, 4) px, (left, top, right, bottom), <= 0 inside; and
-    whether the box is usable at all (in front of the camera, its centre inside the frame) (n,) bool.
-
-    The depth of the box's points is the mesh depth the training set used (the model's initial depth
+    The depth of the blend box's points is the mesh depth the training set used (the model's initial depth
     buffer is that map cut to the working patch), so the profile's own frames get their stored origins."""
     layout = profile.model.layout
-    width, height = layout.width, layout.height
-    crop_w, crop_h = layout.crop_size
-    proj, proj_z = project_blend_box(
+    return crop_layout(
         layout.blend_box,
         profile.model.depth.initial.detach().cpu().numpy(),
         (layout.patch.x0, layout.patch.y0),
         layout.camera,
         rotations,
         translations,
+        posed,
+        (layout.width, layout.height),
+        layout.crop_size,
     )
-    centre = proj[:, 4]
-    origins = crop_origins(centre, layout.crop_size, (width, height))
-    # What lies beyond the frame is not shown anyway, so the box is first clipped to the frame.
-    lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
-    hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
-    start = origins.astype(np.float64)
-    end = start + np.array([crop_w - 1, crop_h - 1])
-    overflow = np.concatenate([start - lo, hi - end], axis=1)
-    inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
-    return origins.astype(np.int32), overflow, (proj_z > 0).all(axis=1) & inside_frame
 
 
 def trained_overflow(profile: SpeakerProfile) -> np.ndarray:
@@ -194,15 +143,13 @@ def trained_overflow(profile: SpeakerProfile) -> np.ndarray:
     head rotation the box can poke a few pixels out of it; the model was trained on such frames."""
     a = profile.arrays
     usable = a["usable"].astype(bool)
-    if not usable.any():
-        return np.zeros(4)
     rotations = np.nan_to_num(a["rotations"][usable]).astype(np.float32)
     translations = np.nan_to_num(a["translations"][usable]).astype(np.float32)
-    _, overflow, valid = _overflow(profile, rotations, translations)
-    return np.maximum(overflow[valid].max(axis=0), 0.0) if valid.any() else np.zeros(4)
+    crops = _profile_crops(profile, rotations, translations, np.ones(len(rotations), bool))
+    return np.maximum(crops.overflow[crops.in_view].max(axis=0), 0.0) if crops.in_view.any() else np.zeros(4)
 
 
-def crop_layout(
+def fitting_crops(
     profile: SpeakerProfile, rotations: np.ndarray, translations: np.ndarray, posed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Crop origins (N, 2) int32 as the training set places them, and whether the frame is within what the
@@ -212,16 +159,9 @@ def crop_layout(
     its residual on such crops): where the region reaches past the crop further than it ever did in the
     profile's own frames (``trained_overflow``: a larger or nearer face than in the profile's footage), the
     frame is outside what the model knows, so it is not dubbed."""
-    n = len(posed)
-    origins = np.zeros((n, 2), np.int32)
-    fits = np.zeros(n, bool)
-    idx = np.flatnonzero(posed)
-    if len(idx) == 0:
-        return origins, fits
-    origins[idx], overflow, valid = _overflow(profile, rotations[idx], translations[idx])
+    crops = _profile_crops(profile, rotations, translations, posed)
     allowed = trained_overflow(profile) + FIT_TOLERANCE_PX
-    fits[idx] = valid & (overflow <= allowed).all(axis=1)
-    return origins, fits
+    return crops.origins, crops.in_view & (crops.overflow <= allowed).all(axis=1)
 
 
 def track_footage(
@@ -245,8 +185,8 @@ def track_footage(
     posed frames whose crop does not fit; frames without a pose get zeros (as ``from_profile`` gives).
 
     ``track_video`` reads from the first frame, so frames before ``start_frame`` are tracked too (the cost
-    grows with the start), and so are ``halo_frames`` (0.64 s) after the range: the smoothing and the gaps at
-    both ends see the same neighbours as in a run over the whole video.
+    grows with the start), and so is the pose track's halo after the range (``halo_frames``, 0.64 s): the
+    smoothing and the gaps at both ends see the same neighbours as in a run over the whole video.
     ``workdir`` receives the raw landmarks (``landmarks_raw.npy``). ``face``: which face to follow (1-based,
     left to right on the first frame with faces; None: the largest). ``min_usable``: the share of the wanted
     frames that must be usable (a caller that needs only some frames checks those itself, with 0).
@@ -285,13 +225,9 @@ def track_footage(
     workdir.mkdir(parents=True, exist_ok=True)
     # A halo of frames after the range is tracked too, so the last frames are smoothed and their gaps
     # interpolated as in a longer run: a range's poses do not depend on where it is cut.
-    raw = track_video(
-        video,
-        workdir,
-        face_number=face,
-        max_frames=stop + halo_frames(info.video.fps),
-        on_progress=stage("tracking"),
-    )
+    fps = float(info.video.fps)
+    halo = halo_frames(pose_sigma_frames(fps), fps)
+    raw = track_video(video, workdir, face_number=face, max_frames=stop + halo, on_progress=stage("tracking"))
     stop = min(stop, raw.n_frames)  # the container's frame count can be an estimate
     if start_frame >= stop:
         raise InputError(
@@ -308,13 +244,13 @@ def track_footage(
             f"dubbing needs it in at least {min_usable:.0%} of them"
         )
 
-    absolute_r, absolute_t = _fit_poses(
-        raw, plan.usable, plan.interpolated, model, layout.camera, frames, stage("head poses")
+    absolute_r, absolute_t = _absolute_poses(
+        raw, plan, model, layout.camera, frames, halo, stage("head poses")
     )
     posed = tracked & np.isfinite(absolute_r).all(axis=(1, 2)) & np.isfinite(absolute_t).all(axis=1)
-    rotations, translations = _relative(canonical, absolute_r, absolute_t)
+    rotations, translations = relative_poses(canonical, absolute_r, absolute_t)
     rotations[~posed], translations[~posed] = 0.0, 0.0
-    origins, fits = crop_layout(profile, rotations, translations, posed)
+    origins, fits = fitting_crops(profile, rotations, translations, posed)
     usable = posed & fits
     if usable.sum() < need:
         raise InputError(

@@ -1,7 +1,7 @@
 """Head geometry: camera, rigid poses, and the GAMEM mappings between canonical and observed views."""
 
 from s2l_model.geometry.camera import PinholeCamera, pixel_grid
-from s2l_model.geometry.pose import Pose, relative_pose, rotation_from_euler, umeyama
+from s2l_model.geometry.pose import Pose, relative_pose, relative_poses, rotation_from_euler, umeyama
 from s2l_model.geometry.warp import (
     backward_warp,
     c2o_grid,
@@ -21,6 +21,7 @@ __all__ = [
     "o2c_grid",
     "pixel_grid",
     "relative_pose",
+    "relative_poses",
     "render_depth",
     "rotation_from_euler",
     "umeyama",

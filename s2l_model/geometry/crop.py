@@ -11,6 +11,10 @@ and rendering only need the lower face, and need gradients into the learned dept
   For head rotations of a few tens of degrees it converges in a few steps (tests check it against O2C).
 
 Poses are relative (canonical camera → observed camera): Y = R X + t, batched as (B, 3, 3) and (B, 3).
+
+Crop placement (``crop_layout``): the observed crop around the lower face that Blend-Net works on is placed
+on the projected centre of the canonical blend box, one size for all frames. The training set chooses that
+size (the largest projected box, grown by ``CROP_MARGIN``); other footage uses the profile's.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from s2l_model.geometry.camera import PinholeCamera
 
 DepthFn = Callable[[torch.Tensor], torch.Tensor]  # canonical pixels (B, P, 2) -> depth (B, P)
+
+CROP_MARGIN = 1.1  # observed crop: the largest projected blend box, grown by 10 %
+CROP_MULTIPLE = 4  # crop sides are multiples of this (Blend-Net's two poolings)
 
 
 @dataclass(frozen=True)
@@ -109,3 +117,110 @@ def observed_to_canonical(
         points = camera.backproject(pixels, observed_z) - translation[:, None, :]
         guess = camera.project(points @ rotation)  # R^T applied to row vectors
     return guess
+
+
+def project_blend_box(
+    blend_box: Rect,
+    depth: np.ndarray,
+    depth_origin: tuple[int, int],
+    camera: PinholeCamera,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The blend box's 4 corners and centre (canonical pixels, at the canonical ``depth``, a map whose
+    top-left pixel is ``depth_origin`` (x, y)) in K observed frames: (K, 5, 2) pixels and (K, 5) depths."""
+    b = blend_box
+    xs = np.array([b.x0, b.x0 + b.width - 1, b.x0, b.x0 + b.width - 1, b.x0 + (b.width - 1) / 2])
+    ys = np.array([b.y0, b.y0, b.y0 + b.height - 1, b.y0 + b.height - 1, b.y0 + (b.height - 1) / 2])
+    z = depth[np.round(ys).astype(int) - depth_origin[1], np.round(xs).astype(int) - depth_origin[0]]
+    k = len(rotations)
+    pts = torch.from_numpy(np.stack([xs, ys], axis=1)).float()[None].expand(k, -1, -1)
+    proj, proj_z = canonical_to_observed(
+        pts,
+        torch.from_numpy(z).float()[None].expand(k, -1),
+        camera,
+        torch.from_numpy(np.ascontiguousarray(rotations, np.float32)),
+        torch.from_numpy(np.ascontiguousarray(translations, np.float32)),
+    )
+    return proj.numpy().astype(np.float64), proj_z.numpy()
+
+
+def crop_origins(centres: np.ndarray, crop_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """(K, 2) int32 top-left corners of crops centred on (K, 2) ``centres``, clipped into the frame."""
+    (crop_w, crop_h), (width, height) = crop_size, size
+    return np.stack(
+        [
+            np.clip(np.round(centres[:, 0] - crop_w / 2), 0, width - crop_w),
+            np.clip(np.round(centres[:, 1] - crop_h / 2), 0, height - crop_h),
+        ],
+        axis=1,
+    ).astype(np.int32)
+
+
+def covering_crop_size(corners: np.ndarray, size: tuple[int, int]) -> tuple[int, int]:
+    """The crop (width, height) covering (K, 4, 2) projected box corners in every frame, grown by
+    ``CROP_MARGIN``, in multiples of ``CROP_MULTIPLE``, at most the frame ``size`` (width, height)."""
+    extent = corners.max(axis=1) - corners.min(axis=1)  # (K, 2)
+    m = CROP_MULTIPLE
+    return (
+        int(min(size[0] - size[0] % m, m * np.ceil(extent[:, 0].max() * CROP_MARGIN / m))),
+        int(min(size[1] - size[1] % m, m * np.ceil(extent[:, 1].max() * CROP_MARGIN / m))),
+    )
+
+
+@dataclass(frozen=True)
+class CropLayout:
+    """Where the crop around the lower face lies in each of N frames (frames without a pose: zeros)."""
+
+    crop_size: tuple[int, int]  # (width, height)
+    origins: np.ndarray  # (N, 2) int32, the crop's top-left corner (x, y)
+    #: (N, 4) px, how far the part of the projected blend box inside the frame reaches past the crop
+    #: (left, top, right, bottom); <= 0 where it is inside
+    overflow: np.ndarray
+    in_view: np.ndarray  # (N,) bool: posed, the box in front of the camera and its centre inside the frame
+
+
+def crop_layout(
+    blend_box: Rect,
+    depth: np.ndarray,
+    depth_origin: tuple[int, int],
+    camera: PinholeCamera,
+    rotations: np.ndarray,
+    translations: np.ndarray,
+    posed: np.ndarray,
+    size: tuple[int, int],
+    crop_size: tuple[int, int] | None = None,
+) -> CropLayout:
+    """The crops of N frames of ``size`` (width, height): each centred on the projected centre of the
+    canonical ``blend_box`` (at ``depth``, see ``project_blend_box``) and clipped into the frame.
+
+    ``rotations`` (N, 3, 3) and ``translations`` (N, 3) are relative poses, read where ``posed`` (N,) bool.
+    ``crop_size``: the crop's (width, height); None chooses the one covering the box in every posed frame
+    (``covering_crop_size``; there must be a posed frame).
+    """
+    n = len(posed)
+    idx = np.flatnonzero(posed)
+    if len(idx) == 0:
+        if crop_size is None:
+            raise ValueError("no posed frame to choose the crop size from")
+        return CropLayout(crop_size, np.zeros((n, 2), np.int32), np.zeros((n, 4)), np.zeros(n, bool))
+    proj, proj_z = project_blend_box(
+        blend_box, depth, depth_origin, camera, rotations[idx], translations[idx]
+    )
+    if crop_size is None:
+        crop_size = covering_crop_size(proj[:, :4], size)
+    width, height = size
+    centre = proj[:, 4]
+    origins = np.zeros((n, 2), np.int32)
+    origins[idx] = crop_origins(centre, crop_size, size)
+    # What lies beyond the frame is not shown anyway, so the box is first clipped to the frame.
+    lo = np.clip(proj[:, :4].min(axis=1), 0, [width - 1, height - 1])
+    hi = np.clip(proj[:, :4].max(axis=1), 0, [width - 1, height - 1])
+    start = origins[idx].astype(np.float64)
+    end = start + np.array([crop_size[0] - 1, crop_size[1] - 1])
+    overflow = np.zeros((n, 4))
+    overflow[idx] = np.concatenate([start - lo, hi - end], axis=1)
+    inside_frame = (centre >= 0).all(axis=1) & (centre <= [width - 1, height - 1]).all(axis=1)
+    in_view = np.zeros(n, bool)
+    in_view[idx] = (proj_z > 0).all(axis=1) & inside_frame
+    return CropLayout(crop_size, origins, overflow, in_view)

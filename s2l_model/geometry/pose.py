@@ -42,6 +42,20 @@ def relative_pose(canonical: Pose, observed: Pose) -> Pose:
     return observed.compose(canonical.inverse())
 
 
+def relative_poses(
+    canonical: Pose, rotations: np.ndarray, translations: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``relative_pose(canonical, observed)`` for N observed poses at once, in float64.
+
+    ``rotations`` (N, 3, 3) and ``translations`` (N, 3): head → observed camera. Returns (N, 3, 3) rotations
+    and (N, 3) translations: canonical camera → observed camera. A NaN row (a frame without a pose) stays NaN.
+    """
+    inverse = canonical.inverse()
+    observed_r = np.asarray(rotations, np.float64)
+    observed_t = np.asarray(translations, np.float64)
+    return observed_r @ inverse.rotation, observed_r @ inverse.translation + observed_t
+
+
 def rotation_from_euler(rx: float, ry: float, rz: float) -> np.ndarray:
     """Rotation matrix from angles in radians about x, then y, then z (R = Rz @ Ry @ Rx)."""
     cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)

@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.headpose import CameraFit, HeadModel, fit_camera, fit_pose, project_model
+from s2l_model.geometry.headpose import CameraFit, HeadModel, fit_camera, project_model
 from s2l_model.geometry.pose import Pose
+from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import (
     MAX_GAP_SECONDS,
     GapPlan,
     bilateral_filter,
-    fill_gaps,
     local_quadratic_filter,
     noise_scale,
     plan_gaps,
@@ -40,10 +39,8 @@ from s2l_model.tracking.topology import (
 )
 from s2l_model.tracking.track import RawTrack
 
-BLOCK_FRAMES = 512
 CAMERA_SAMPLES = 80  # frames used to choose the focal length and build the head model
 NOISE_SAMPLES = 200  # triples of consecutive frames used to measure jitter
-POSE_SIGMA_SECONDS = 0.1  # head pose: local quadratic (keeps <= 1 Hz head motion, removes speech-rate wobble)
 FAST_SIGMA_SECONDS = 0.04  # mouth, eyes, jaw residual: bilateral, light
 SLOW_SIGMA_SECONDS = 0.3  # residual of the rest of the face (expression only): local quadratic
 EDGE_JITTERS = 3.0  # bilateral value scale, in measured jitter standard deviations
@@ -103,20 +100,6 @@ def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
     return gap / np.maximum(width, 1e-6)
 
 
-def _fit_block_poses(
-    model: HeadModel, block: np.ndarray, valid: np.ndarray, camera: PinholeCamera
-) -> np.ndarray:
-    """(n, 6) rotation vectors and translations, NaN where invalid; each fit starts from the previous."""
-    out = np.full((len(block), 6), np.nan)
-    guess: Pose | None = None
-    for i in np.flatnonzero(valid):
-        pose = fit_pose(model, block[i], camera, guess)
-        guess = pose
-        out[i, :3] = Rotation.from_matrix(pose.rotation).as_rotvec()
-        out[i, 3:] = pose.translation
-    return out
-
-
 def refine_tracks(raw: RawTrack, out_dir: str | Path, *, on_progress: ProgressFn | None = None) -> Tracks:
     """Gaps, camera, poses, filtered landmarks (``out_dir/landmarks.npy``), mouth opening per frame."""
     out = Path(out_dir)
@@ -143,28 +126,19 @@ def refine_tracks(raw: RawTrack, out_dir: str | Path, *, on_progress: ProgressFn
         jitter = np.full((N_LANDMARKS, 3), 0.5)
     sigma_value = EDGE_JITTERS * np.maximum(jitter, 0.05)
     fast = _fast_points(stable)
-    sigma_pose, sigma_fast, sigma_slow = (
-        max(0.5, s * fps) for s in (POSE_SIGMA_SECONDS, FAST_SIGMA_SECONDS, SLOW_SIGMA_SECONDS)
-    )
-    halo = int(np.ceil(3.0 * max(sigma_slow, sigma_pose))) + round(MAX_GAP_SECONDS * fps) + 2
+    sigma_pose = pose_sigma_frames(fps)
+    sigma_fast, sigma_slow = (max(0.5, s * fps) for s in (FAST_SIGMA_SECONDS, SLOW_SIGMA_SECONDS))
+    halo = halo_frames(max(sigma_slow, sigma_pose), fps)  # the residual filters reach further than poses'
 
     rotations = np.full((n, 3, 3), np.nan, np.float32)
     translations = np.full((n, 3), np.nan, np.float32)
     opening = np.full(n, np.nan)
     with NpyAppender(out / "landmarks.npy", (N_LANDMARKS, 3), np.float32) as store:
-        for start in range(0, n, BLOCK_FRAMES):
-            stop = min(n, start + BLOCK_FRAMES)
-            lo, hi = max(0, start - halo), min(n, stop + halo)
-            block = fill_gaps(
-                read_rows(raw.landmarks_path, lo, hi).astype(np.float64),
-                raw.found[lo:hi],
-                plan.interpolated,
-                lo,
+        for pose_block in fit_pose_track(raw, plan, model, camera, halo=halo):
+            block, valid, params = pose_block.landmarks, pose_block.valid, pose_block.params
+            rigid = project_model(
+                model, pose_block.rotations(), np.nan_to_num(params[:, 3:], nan=1.0), camera
             )
-            valid = plan.usable[lo:hi]
-            params = local_quadratic_filter(_fit_block_poses(model, block, valid, camera), valid, sigma_pose)
-            rot = Rotation.from_rotvec(np.nan_to_num(params[:, :3])).as_matrix()
-            rigid = project_model(model, rot, np.nan_to_num(params[:, 3:], nan=1.0), camera)
             residual = block[..., :2] - rigid
             residual_z = block[..., 2:3]
             light = bilateral_filter(residual, valid, sigma_fast, sigma_value[:, :2])
@@ -173,11 +147,11 @@ def refine_tracks(raw: RawTrack, out_dir: str | Path, *, on_progress: ProgressFn
             z = bilateral_filter(residual_z, valid, sigma_fast, sigma_value[:, 2:3])
             filtered = np.concatenate([xy, z], axis=-1)
             filtered[~valid] = np.nan
-            keep = slice(start - lo, stop - lo)
-            store.append(filtered[keep].astype(np.float32))
-            rotations[start:stop] = np.where(valid[keep, None, None], rot[keep], np.nan)
-            translations[start:stop] = np.where(valid[keep, None], params[keep, 3:], np.nan)
-            opening[start:stop] = mouth_opening(filtered[keep])
+            own = filtered[pose_block.own]
+            start, stop = pose_block.start, pose_block.stop
+            store.append(own.astype(np.float32))
+            rotations[start:stop], translations[start:stop] = pose_block.own_poses()
+            opening[start:stop] = mouth_opening(own)
             if on_progress is not None:
                 on_progress(stop, n)
     return Tracks(

@@ -97,11 +97,6 @@ def bilateral_filter(
     return np.where(valid.reshape(-1, *([1] * (values.ndim - 1))), out, np.nan)
 
 
-def gaussian_filter(values: np.ndarray, valid: np.ndarray, sigma_frames: float) -> np.ndarray:
-    """Zero-lag Gaussian smoothing along axis 0 that ignores invalid frames (normalised weights)."""
-    return bilateral_filter(values, valid, sigma_frames, np.full(values.shape[1:], np.inf))
-
-
 def local_quadratic_filter(values: np.ndarray, valid: np.ndarray, sigma_frames: float) -> np.ndarray:
     """Zero-lag smoothing along axis 0 by a Gaussian-weighted local quadratic fit (a Savitzky-Golay kind).
 
