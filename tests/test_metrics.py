@@ -12,13 +12,13 @@ import torch
 from skimage import data
 from skimage.metrics import structural_similarity
 
+from s2l_model.geometry.topology import MOUTH_LEFT, MOUTH_RIGHT, N_LANDMARKS
 from s2l_model.media import Speech
 from s2l_model.metrics.image import PSNR_CAP_DB, psnr, ssim
 from s2l_model.metrics.landmarks import inter_ocular, lip_points, lmd, mouth_regions
 from s2l_model.metrics.phones import CLOSED, OPEN, UNLABELLED, Phone, lip_targets
 from s2l_model.metrics.stlpips import load_stlpips, stlpips_distance
 from s2l_model.metrics.sync import envelope_sync, offset_curve, phone_sync
-from s2l_model.tracking.topology import MOUTH_LEFT, MOUTH_RIGHT, N_LANDMARKS
 
 
 @pytest.fixture(scope="module")

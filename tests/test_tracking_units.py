@@ -13,11 +13,11 @@ from s2l_model.geometry.depth import canonical_depth, rasterise_mesh
 from s2l_model.geometry.headpose import HeadModel, fit_pose, project_model
 from s2l_model.geometry.mouth import MouthBox, observed_mask, soft_mask
 from s2l_model.geometry.pose import Pose, rotation_from_euler
+from s2l_model.geometry.topology import landmark_set, mesh_triangles, stable_indices
 from s2l_model.tracking import poses
 from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import bilateral_filter, fill_gaps, local_quadratic_filter, plan_gaps, runs
 from s2l_model.tracking.store import NpyAppender, npy_rows, read_rows
-from s2l_model.tracking.topology import landmark_set, mesh_triangles, stable_indices
 from s2l_model.tracking.track import RawTrack
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from s2l_model.errors import InputError, NoFaceError
+from s2l_model.geometry.topology import N_LANDMARKS
 from s2l_model.media import Speech, iter_frames, load_speech, probe_video
 from s2l_model.media.probe import MediaInfo, check_input_file
 from s2l_model.metrics.cpbd import cpbd
@@ -31,7 +32,6 @@ from s2l_model.metrics.syncnet import FACE_SIZE, LseResult, load_syncnet, lse_sc
 from s2l_model.tracking.mesh import FaceBox
 from s2l_model.tracking.refine import mouth_opening
 from s2l_model.tracking.store import read_rows
-from s2l_model.tracking.topology import N_LANDMARKS
 from s2l_model.tracking.track import track_video
 
 StageFn = Callable[[str, int, int], None]  # (stage name, done, total)

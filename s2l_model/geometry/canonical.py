@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from s2l_model.geometry.headpose import HeadModel
-from s2l_model.tracking.topology import CHIN, FOREHEAD
+from s2l_model.geometry.topology import CHIN, FOREHEAD
 
 FRONTAL_UNIT_DEG = 5.0
 OPENING_UNIT = 0.05

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from s2l_model.geometry.topology import MOUTH_LEFT, MOUTH_RIGHT, landmark_set
 from s2l_model.geometry.warp import backward_warp
-from s2l_model.tracking.topology import MOUTH_LEFT, MOUTH_RIGHT, landmark_set
 
 WIDTH_FACTOR = 1.6
 TOP_MARGIN = 0.15

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from s2l_model.tracking.topology import EYE_CORNERS, MOUTH_LEFT, MOUTH_RIGHT, landmark_set
+from s2l_model.geometry.topology import EYE_CORNERS, MOUTH_LEFT, MOUTH_RIGHT, landmark_set
 
 REGION_WIDTH_PER_MOUTH = 1.6
 REGION_HEIGHT_PER_MOUTH = 1.1

@@ -17,11 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from s2l_model.geometry.topology import EYE_CORNERS, NOSE_POINTS, landmark_set
 from s2l_model.media.atomic import write_json, write_png
 from s2l_model.prepare.gamem import roundtrip_error
 from s2l_model.prepare.pipeline import Prepared, frames_at
 from s2l_model.tracking.mesh import FaceBox, MeshTracker
-from s2l_model.tracking.topology import EYE_CORNERS, NOSE_POINTS, landmark_set
 
 MOTION_SAMPLES = 200
 AGREEMENT_SAMPLES = 40

@@ -26,13 +26,13 @@ from s2l_model.errors import InputError
 from s2l_model.geometry.canonical import CanonicalChoice, choose_canonical, frontal_angles
 from s2l_model.geometry.depth import CanonicalDepth, canonical_depth
 from s2l_model.geometry.mouth import MouthBox, lip_indices, mouth_box, soft_mask
+from s2l_model.geometry.topology import landmark_set, mesh_triangles
 from s2l_model.media import iter_frames, probe_video
 from s2l_model.media.atomic import atomic_output, write_json, write_png
 from s2l_model.prepare.gamem import Geometry
 from s2l_model.tracking.poses import BLOCK_FRAMES
 from s2l_model.tracking.refine import Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
-from s2l_model.tracking.topology import landmark_set, mesh_triangles
 from s2l_model.tracking.track import track_video
 
 FORMAT_VERSION = 1

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s2l_model.geometry.topology import N_LANDMARKS
 from s2l_model.native import quiet_native_stderr
-from s2l_model.tracking.topology import N_LANDMARKS
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # mediapipe's C++ logging is noise for users
 

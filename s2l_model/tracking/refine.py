@@ -18,6 +18,15 @@ import numpy as np
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.headpose import CameraFit, HeadModel, fit_camera, project_model
 from s2l_model.geometry.pose import Pose
+from s2l_model.geometry.topology import (
+    LOWER_LIP_INNER_MID,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    N_LANDMARKS,
+    UPPER_LIP_INNER_MID,
+    landmark_set,
+    stable_indices,
+)
 from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import (
     MAX_GAP_SECONDS,
@@ -28,15 +37,6 @@ from s2l_model.tracking.smooth import (
     plan_gaps,
 )
 from s2l_model.tracking.store import NpyAppender, read_rows
-from s2l_model.tracking.topology import (
-    LOWER_LIP_INNER_MID,
-    MOUTH_LEFT,
-    MOUTH_RIGHT,
-    N_LANDMARKS,
-    UPPER_LIP_INNER_MID,
-    landmark_set,
-    stable_indices,
-)
 from s2l_model.tracking.track import RawTrack
 
 CAMERA_SAMPLES = 80  # frames used to choose the focal length and build the head model

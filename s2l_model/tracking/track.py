@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 
 from s2l_model.errors import InputError, NoFaceError
+from s2l_model.geometry.topology import N_LANDMARKS
 from s2l_model.media import iter_frames, probe_video
 from s2l_model.tracking.mesh import FaceBox, FaceFinder, MeshTracker
 from s2l_model.tracking.store import NpyAppender
-from s2l_model.tracking.topology import N_LANDMARKS
 
 SCANS_PER_SECOND = 5.0  # full-frame face search rate while no face is followed
 SHARPNESS_WIDTH = 128  # px: the face is resized to this width before measuring sharpness
