@@ -10,7 +10,7 @@ import torch
 
 from s2l_model.engine.config import ModelConfig, load_preset
 from s2l_model.errors import InputError
-from s2l_model.fields.lip import LipField, continuous_samples, grid_queries, render_continuous
+from s2l_model.fields.lip import LipField, continuous_samples, grid_queries
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
     Rect,
@@ -83,7 +83,7 @@ def test_lip_field_renders_any_resolution() -> None:
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
     assert field.render(cond, 12, 8).shape == (2, 3, 8, 12)
     assert field.render(cond, 30, 20).shape == (2, 3, 20, 30)
-    assert render_continuous(field, cond, 12, 8).shape == (2, 3, 8, 12)
+    assert field.render_continuous(cond, 12, 8).shape == (2, 3, 8, 12)
 
 
 def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:

@@ -31,7 +31,6 @@ import torch.nn.functional as F
 
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset
-from s2l_model.fields.lip import render_continuous
 from s2l_model.geometry.crop import canonical_to_observed, inside_rect, sample_image
 from s2l_model.metrics.stlpips import STLPIPS, load_stlpips
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
@@ -331,7 +330,7 @@ class Trainer:
         )
         lw, lh = self.layout.lip_train_size
         if t.continuous_sampling:
-            pred = render_continuous(model.field, cond, lw, lh, self.gen)
+            pred = model.field.render_continuous(cond, lw, lh, self.gen)
         else:
             pred = model.field.render(cond, lw, lh)
         target = self.lips[idx].to(dev).float() / 255.0
