@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l_model.errors import InputError
+from s2l_model.models.losses import LossWeights
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "presets"
 PRESET_NAMES = ("fast", "balanced", "quality")
@@ -42,18 +43,6 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Eq. 7-10. Pixel terms are mean squared errors of [0, 1] colours."""
-
-    lip_pixel: float = 1.0
-    lip_perceptual: float = 0.01
-    face_pixel: float = 1.0
-    face_perceptual: float = 0.01
-    depth: float = 1.0
-    sync: float = 0.002  # InfoNCE is ~5x the BCE-on-cosine the released weight 0.01 was set for
 
 
 @dataclass(frozen=True)
