@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 import torch
 
+from s2l_model.dataset.batches import (
+    SHIFTS,
+    TrainingBatches,
+    shifted_frames,
+    window_centres,
+    window_frames,
+)
+from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import load_preset
 from s2l_model.errors import InputError
-from s2l_model.fields.lip import (
-    LipField,
-    LipFieldConfig,
-    continuous_samples,
-    grid_queries,
-    render_continuous,
-)
+from s2l_model.fields.lip import LipField, LipFieldConfig, continuous_samples, grid_queries
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
     Rect,
@@ -27,6 +29,8 @@ from s2l_model.geometry.crop import (
 )
 from s2l_model.geometry.pose import rotation_from_euler
 from s2l_model.models.blend import BlendNet, black_holes
+from s2l_model.models.losses import contrastive_loss
+from s2l_model.models.sync import SyncExpert
 
 CAMERA = PinholeCamera(focal=500.0, cx=63.5, cy=63.5)
 
@@ -89,7 +93,7 @@ def test_lip_field_renders_any_resolution() -> None:
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
     assert field.render(cond, 12, 8).shape == (2, 3, 8, 12)
     assert field.render(cond, 30, 20).shape == (2, 3, 20, 30)
-    assert render_continuous(field, cond, 12, 8).shape == (2, 3, 8, 12)
+    assert field.render_continuous(cond, 12, 8).shape == (2, 3, 8, 12)
 
 
 def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
@@ -184,3 +188,108 @@ def test_put_back_changes_only_the_region() -> None:
     assert mask.sum() == 4 and mask[4:6, 8:10].all()
     assert (frame[mask] == 200).all() and (frame[~mask] == 0).all()
     assert (source == 0).all()  # the source frame is not modified
+
+
+def _numbered_training_set(n: int = 60, heldout: range = range(48, 60)) -> TrainingSet:
+    """A small training set whose lips, crops and speech of frame f all hold the value f; frames 5 and 20
+    unusable."""
+    from fractions import Fraction
+    from pathlib import Path
+
+    from s2l_model.geometry.pose import Pose
+
+    usable = np.ones(n, bool)
+    usable[[5, 20]] = False
+    filled = np.arange(n, dtype=np.float32)
+    lips = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 6, 9, 3)).copy()
+    return TrainingSet(
+        folder=Path("."),
+        fps=Fraction(25),
+        width=64,
+        height=48,
+        camera=CAMERA,
+        canonical_frame=0,
+        canonical_pose=Pose(np.eye(3), np.zeros(3)),
+        rotations=np.broadcast_to(np.eye(3, dtype=np.float32), (n, 3, 3)).copy(),
+        translations=np.zeros((n, 3), np.float32),
+        usable=usable,
+        mouth_open=np.zeros(n, np.float32),
+        train_frames=np.flatnonzero(usable & (np.arange(n) < heldout.start)),
+        heldout=heldout,
+        lip_box=Rect(20, 20, 9, 6),
+        mouth_width=9.0,
+        blend_box=Rect(16, 16, 17, 14),
+        patch=Rect(12, 12, 25, 22),
+        canonical_patch=np.zeros((22, 25, 3), np.uint8),
+        depth_patch=np.ones((22, 25), np.float32),
+        lip_mask_patch=np.zeros((22, 25), np.float32),
+        blend_mask_patch=np.zeros((22, 25), np.float32),
+        crop_size=(20, 16),
+        lips=lips,
+        lip_valid=np.ones((n, 6, 9), bool),
+        crops=np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None], (n, 16, 20, 3)).copy(),
+        origins=np.tile(np.array([[14, 16]], np.int32), (n, 1)),
+        speech=np.broadcast_to(filled[:, None, None], (n, 16, 80)).copy(),
+        sync_speech=np.broadcast_to(filled[:, None, None], (n, 20, 80)).copy(),
+    )
+
+
+def test_window_and_shift_frames_are_clipped_into_the_video() -> None:
+    centres = np.array([1, 10])
+    assert window_frames(centres, 5, 12).tolist() == [[0, 0, 1, 2, 3], [8, 9, 10, 11, 11]]
+    assert window_frames(centres, 3, 12, shift=-3).tolist() == [[0, 0, 0], [6, 7, 8]]
+    assert shifted_frames(centres, (-6, 3), 12).tolist() == [[0, 4], [4, 11]]
+    train = np.array([0, 1, 2, 3, 4, 6, 7, 8, 9])  # frame 5 is not a training frame
+    assert window_centres(train, 12, 3).tolist() == [1, 2, 3, 7, 8]
+
+
+def test_batches_hold_training_frames_and_probes_held_out_ones() -> None:
+    data = _numbered_training_set()
+    batches = TrainingBatches(data, (9, 6), (6, 4), 5, 2.0, torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    train = set(data.train_frames.tolist())
+
+    lip = batches.lip_batch(rng, 6, 2)
+    frames = lip.speech.mel[:, 0, 0].long().tolist()
+    assert len(frames) == 6 and set(frames) <= train
+    assert torch.equal(lip.target * 255, lip.speech.mel[:, :1, :1, None].expand(-1, 3, 6, 9).round())
+    assert lip.crops.shape == (2, 3, 16, 20)  # the first two frames are composed
+    assert (lip.crops[:, 0, 0, 0] * 255).round().long().tolist() == frames[:2]
+    assert [r.x0 for r in lip.crop_rects] == [14, 14]
+
+    windows = batches.sync_windows(rng, 3)
+    seen = windows.frame_speech.seconds.reshape(3, 5) * 25
+    centres = windows.speech[:, 0, 0].long()
+    assert torch.allclose(seen, centres[:, None].float() + torch.arange(-2, 3), atol=1e-4)
+    assert set(seen.round().long().flatten().tolist()) <= train  # whole windows of training frames
+    expected = np.clip(centres.numpy()[:, None] + np.array(SHIFTS), 0, data.n_frames - 1)
+    assert windows.shifted_speech[..., 0, 0].long().tolist() == expected.tolist()
+    assert len(windows.shifted_mouths) == len(SHIFTS) and windows.mouths.shape == (3, 5, 4, 6)
+
+    probe = batches.lip_probe()
+    assert probe is not None
+    assert set(probe.speech.mel[:, 0, 0].long().tolist()) == set(data.heldout)  # never a training frame
+    expert_probe = batches.expert_probe()
+    assert expert_probe is not None and expert_probe.mouths.shape == (4, 5, 4, 6)
+    # the held-out centres whose windows shifted by up to 6 frames stay in the video, true speech first
+    assert expert_probe.speech[:, 0, 0, 0].long().tolist() == [48, 49, 50, 51]
+    assert expert_probe.speech[0, :, 0, 0].long().tolist() == [48, *(48 + s for s in SHIFTS)]
+
+
+def test_embedding_sets_of_speech_match_row_by_row() -> None:
+    torch.manual_seed(0)
+    expert = SyncExpert(frames=5, dim=8, n_mels=80)
+    mel = torch.randn(3, 4, 20, 80)
+    sets = expert.embed_speech_sets(mel)
+    assert sets.shape == (3, 4, 8)
+    assert torch.allclose(sets[1], expert.embed_speech(mel[1]), atol=1e-6)
+
+
+def test_contrastive_loss_prefers_aligned_pairs() -> None:
+    expert = SyncExpert(frames=5, dim=4, n_mels=80).requires_grad_(False)
+    expert.log_scale.fill_(math.log(50.0))
+    eye = torch.eye(4)
+    assert float(contrastive_loss(expert, eye, eye)) < 1e-3
+    assert float(contrastive_loss(expert, eye, eye.flip(0))) > 10
+    # a hard negative identical to the true speech halves the odds of the positive
+    assert float(contrastive_loss(expert, eye, eye, eye[:, None])) == pytest.approx(math.log(2), abs=1e-3)

@@ -20,20 +20,9 @@ from typing import Any
 from s2l_model.configs import from_table, merge_tables
 from s2l_model.errors import InputError
 from s2l_model.models.config import ModelConfig
+from s2l_model.models.losses import LossWeights
 
 PRESET_NAMES = ("fast", "balanced", "quality")
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Eq. 7-10. Pixel terms are mean squared errors of [0, 1] colours."""
-
-    lip_pixel: float = 1.0
-    lip_perceptual: float = 0.01
-    face_pixel: float = 1.0
-    face_perceptual: float = 0.01
-    depth: float = 1.0
-    sync: float = 0.002  # InfoNCE is ~5x the BCE-on-cosine the released weight 0.01 was set for
 
 
 @dataclass(frozen=True)
@@ -52,7 +41,7 @@ class TrainConfig:
     blend_net: bool = True
     sync_loss: bool = True
     learn_depth: bool = True
-    motion_weight: float = 2.0  # lip loss weight of pixels that move with speech (see Trainer._motion_weight)
+    motion_weight: float = 2.0  # lip loss weight of speech-moved pixels (dataset.batches.motion_weight)
     hole_probability: float = 0.5  # Sec. 4.3 black-hole augmentation, per training sample
     hole_ratio: float = 0.5
     perceptual_every: int = 1  # the ST-LPIPS terms every k-th step (CPU time)

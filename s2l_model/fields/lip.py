@@ -229,6 +229,17 @@ class LipField(nn.Module):
         )
         return base + change
 
+    def render_continuous(
+        self, cond: torch.Tensor, width: int, height: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(B, cond_dim) → (B, 3, height, width) lip images for training, each pixel from 4 continuous
+        samples (``continuous_samples``)."""
+        batch = cond.shape[0]
+        corners, weights = continuous_samples(batch, width, height, generator, str(cond.device))
+        rgb = self.forward(corners, cond).reshape(batch, height * width, 4, 3)
+        out = (rgb * weights[..., None]).sum(dim=2)
+        return out.transpose(1, 2).reshape(batch, 3, height, width)
+
 
 def grid_queries(width: int, height: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(1, height·width, 2) pixel-centre coordinates in [0, 1]², row-major."""
@@ -269,14 +280,3 @@ def continuous_samples(
     area = torch.stack([dx_hi * dy_hi, dx_lo * dy_hi, dx_hi * dy_lo, dx_lo * dy_lo], dim=-1) + 1e-12
     weights = area / area.sum(dim=-1, keepdim=True)
     return corners.reshape(batch, -1, 2), weights
-
-
-def render_continuous(
-    field: LipField, cond: torch.Tensor, width: int, height: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """(B, 3, height, width) lip images for training, each pixel from 4 continuous samples."""
-    batch = cond.shape[0]
-    corners, weights = continuous_samples(batch, width, height, generator, str(cond.device))
-    rgb = field(corners, cond).reshape(batch, height * width, 4, 3)
-    out = (rgb * weights[..., None]).sum(dim=2)
-    return out.transpose(1, 2).reshape(batch, 3, height, width)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2l_model.dataset.batches import FrameSpeech
 from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
@@ -161,6 +162,16 @@ class SpeakerModel(nn.Module):
             with torch.no_grad():
                 code = self.expert.embed_speech(sync_mel)
         return self.field.condition(mel, seconds, code)
+
+    def condition_of(self, speech: FrameSpeech) -> torch.Tensor:
+        """``condition`` of training frames: (B, cond_dim) from their ``FrameSpeech``."""
+        return self.condition(speech.mel, speech.sync_mel, speech.seconds)
+
+    def freeze_expert(self) -> None:
+        """Stage 2 on: the sync expert is a fixed judge (and speech code); ``train()`` undoes its eval mode,
+        so call this after it."""
+        self.expert.eval()
+        self.expert.requires_grad_(False)
 
     # -- geometry -------------------------------------------------------------------------------------------
     def crop_grid(

@@ -1,4 +1,4 @@
-"""The speaker's own sync expert and the contrastive sync loss (paper Sec. 4.4, Eq. 6).
+"""The speaker's own sync expert (paper Sec. 4.4; its contrastive loss, Eq. 6, is in ``models.losses``).
 
 Wav2Lip's pretrained expert cannot be downloaded here (SPEC §1), so the expert is trained first on the
 speaker's own video: a window of ``sync_frames`` grey canonical mouth images against the speech around the
@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2l_model.dataset.batches import LUMA
 from s2l_model.fields.lip import MelNorm
-
-SHIFTS = (-6, -3, 3, 6)  # frames: negatives of the same speech against shifted mouths
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -55,27 +54,19 @@ class SyncExpert(nn.Module):
         h = self.audio(self.audio_norm(mel).transpose(1, 2)).mean(dim=2)
         return F.normalize(self.audio_head(h), dim=1)
 
+    def embed_speech_sets(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, K, T, n_mels) K speech windows per row (the shifted negatives) → (B, K, dim), in one batch."""
+        return self.embed_speech(mel.reshape(-1, *mel.shape[2:])).reshape(*mel.shape[:2], -1)
+
+    def embed_lips(self, lips: torch.Tensor) -> torch.Tensor:
+        """(B, frames, 3, h, w) generated colour lips (about [0, 1]) → (B, dim), greyed as real mouths are."""
+        return self.embed_mouth(grey(lips.clamp(0, 1)))
+
     @property
     def scale(self) -> torch.Tensor:
         return self.log_scale.exp().clamp(1.0, 100.0)
 
 
-LUMA = (0.299, 0.587, 0.114)  # BT.601 weights of R, G, B
-
-
 def grey(rgb: torch.Tensor) -> torch.Tensor:
     """(..., 3, h, w) → (..., h, w) luma."""
     return LUMA[0] * rgb[..., 0, :, :] + LUMA[1] * rgb[..., 1, :, :] + LUMA[2] * rgb[..., 2, :, :]
-
-
-def contrastive_loss(
-    expert: SyncExpert, mouth: torch.Tensor, speech: torch.Tensor, negatives: torch.Tensor | None = None
-) -> torch.Tensor:
-    """InfoNCE: row i of ``mouth`` (B, dim) belongs to row i of ``speech`` (B, dim); the other rows, and the
-    extra ``negatives`` (B, K, dim) of each row, are unsynced pairs (paper Eq. 6)."""
-    logits = expert.scale * mouth @ speech.T  # (B, B)
-    if negatives is not None:
-        extra = expert.scale * torch.einsum("bd,bkd->bk", mouth, negatives)
-        logits = torch.cat([logits, extra], dim=1)
-    target = torch.arange(mouth.shape[0], device=mouth.device)
-    return F.cross_entropy(logits, target)

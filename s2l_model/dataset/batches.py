@@ -1,0 +1,250 @@
+"""A training set as tensors, handed out as typed batches: what one training step of the speaker model sees.
+
+``TrainingBatches`` cuts a ``TrainingSet`` once into what the steps sample from: the canonical lips of the
+training frames (and of the held-out probe frames) at the lip field's training resolution, the sync expert's
+grey mouths of the training frames, the speech windows, frame times, poses and crop origins. Its methods
+hand out
+
+- ``lip_batch``: random training frames for the lip loss, the first of them also for the composition path;
+- ``sync_windows``: random windows of consecutive training frames (the sync expert's input) with their
+  speech and the shifted negatives;
+- ``lip_probe`` / ``expert_probe``: the fixed held-out frames that measure training, never train it.
+
+Random frames come from the caller's numpy ``Generator`` (the trainer owns and checkpoints it); nothing here
+draws from torch's random state. Tensors are returned on the device the batches were made for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from s2l_model.dataset.trainset import TrainingSet
+from s2l_model.geometry.crop import Rect
+
+#: BT.601 weights of R, G, B: the sync expert sees grey mouths (``models.sync.grey`` greys generated lips).
+LUMA = (0.299, 0.587, 0.114)
+#: Frames: the same speech against mouths shifted this far are the contrastive losses' hard negatives.
+SHIFTS = (-6, -3, 3, 6)
+#: Held-out frames of the lip-PSNR probe, spread evenly over the held-out part.
+HELDOUT_PROBE_FRAMES = 16
+
+
+@dataclass
+class FrameSpeech:
+    """What conditions the lip field on B frames (``SpeakerModel.condition_of``)."""
+
+    mel: torch.Tensor  # (B, 16, n_mels) the lip field's log-mel windows
+    sync_mel: torch.Tensor  # (B, T, n_mels) the sync expert's (longer) windows
+    seconds: torch.Tensor  # (B,) frame times
+
+
+@dataclass
+class LipBatch:
+    """K training frames for the lip loss; the first B of them (``len(crops)``) also go through composing."""
+
+    speech: FrameSpeech  # of all K frames
+    target: torch.Tensor  # (K, 3, h, w) canonical lips in [0, 1] at the training resolution
+    pixel_weight: torch.Tensor  # (K, 1, h, w) 0 outside the frame, else the pixel's motion weight
+    crops: torch.Tensor  # (B, 3, ch, cw) observed crops in [0, 1]
+    crop_rects: list[Rect]  # (B,) where each crop lies in its frame
+    rotations: torch.Tensor  # (B, 3, 3) canonical camera → observed camera
+    translations: torch.Tensor  # (B, 3)
+    origins: torch.Tensor  # (B, 2) int64 crop top-left corners (x, y)
+
+
+@dataclass
+class SyncWindows:
+    """B windows of ``sync_frames`` consecutive training frames around their centres."""
+
+    frame_speech: FrameSpeech  # of the B·F window frames, window by window
+    speech: torch.Tensor  # (B, T, n_mels) the expert's speech window at each centre
+    shifted_speech: torch.Tensor  # (B, K, T, n_mels) the same at centre + each of SHIFTS
+    mouths: torch.Tensor  # (B, F, sh, sw) the real grey mouths of the windows
+    shifted_mouths: tuple[torch.Tensor, ...]  # per shift of SHIFTS: (B, F, sh, sw) the windows moved
+
+
+@dataclass
+class LipProbe:
+    """The held-out frames of the lip-PSNR probe."""
+
+    speech: FrameSpeech  # (P frames)
+    target: torch.Tensor  # (P, 3, h, w) canonical lips in [0, 1] at the training resolution
+
+
+@dataclass
+class ExpertProbe:
+    """Held-out mouth windows and their speech at the true time (first) and at each of SHIFTS."""
+
+    mouths: torch.Tensor  # (B, F, sh, sw)
+    speech: torch.Tensor  # (B, 1 + K, T, n_mels)
+
+
+def resize_stack(images: np.ndarray, frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W, ...) frame-indexed images → (N, h, w, ...) with ``frames`` resized to ``size`` (w, h), the
+    others zero."""
+    out = np.zeros((len(images), size[1], size[0], *images.shape[3:]), images.dtype)
+    for f in frames:
+        out[f] = cv2.resize(np.asarray(images[f]), size, interpolation=cv2.INTER_AREA)
+    return out
+
+
+def grey_mouths(lips: np.ndarray, frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(len(frames), h, w) float32 grey lips in [0, 1] at the sync expert's ``size`` (w, h), from the
+    (N, H, W, 3) uint8 canonical ``lips``."""
+    out = [cv2.resize(np.asarray(lips[f]), size, interpolation=cv2.INTER_AREA) for f in frames]
+    return (np.stack(out).astype(np.float32) @ np.array(LUMA, np.float32)) / 255.0
+
+
+def probe_frames(data: TrainingSet) -> np.ndarray:
+    """(P,) int64: up to HELDOUT_PROBE_FRAMES usable held-out frames, evenly spread."""
+    usable = np.array([f for f in data.heldout if data.usable[f]], dtype=np.int64)
+    if not len(usable):
+        return usable
+    return usable[np.linspace(0, len(usable) - 1, min(HELDOUT_PROBE_FRAMES, len(usable))).astype(int)]
+
+
+def window_centres(train_frames: np.ndarray, n_frames: int, sync_frames: int) -> np.ndarray:
+    """(C,) the frames whose whole window of ``sync_frames`` frames lies in the video and in training."""
+    half = sync_frames // 2
+    trainable = np.zeros(n_frames, bool)
+    trainable[train_frames] = True
+    ok = np.array(
+        [
+            trainable[max(0, c - half) : c + half + 1].all() and c - half >= 0 and c + half < n_frames
+            for c in range(n_frames)
+        ]
+    )
+    return np.flatnonzero(ok)
+
+
+def window_frames(centres: np.ndarray, sync_frames: int, n_frames: int, shift: int = 0) -> np.ndarray:
+    """(B,) centres → (B, sync_frames) frame numbers of their windows moved by ``shift``, clipped into the
+    video."""
+    half = sync_frames // 2
+    offsets = np.arange(-half, half + 1)
+    return np.clip(centres[:, None] + offsets[None, :] + shift, 0, n_frames - 1)
+
+
+def shifted_frames(centres: np.ndarray, shifts: tuple[int, ...], n_frames: int) -> np.ndarray:
+    """(B,) centres → (B, len(shifts)) the frames ``shifts`` away, clipped into the video."""
+    return np.clip(centres[:, None] + np.array(shifts)[None, :], 0, n_frames - 1)
+
+
+def motion_weight(lips: torch.Tensor, strength: float) -> torch.Tensor:
+    """(K, 3, h, w) uint8 training lips → (1, 1, h, w) per-pixel weight of the lip loss: 1 + strength × (the
+    pixel's standard deviation over the frames / its mean over the box). Pixels that move with speech weigh
+    more — the paper's premise that the lips are what speech drives — so the field learns how far the mouth
+    opens sooner instead of settling on the average mouth."""
+    std = lips.float().std(dim=0).mean(dim=0)  # (h, w)
+    return (1 + strength * std / std.mean().clamp(min=1e-6))[None, None]
+
+
+class TrainingBatches:
+    """A training set's tensors, and the batches of one training run drawn from them."""
+
+    def __init__(
+        self,
+        data: TrainingSet,
+        lip_size: tuple[int, int],
+        sync_size: tuple[int, int],
+        sync_frames: int,
+        motion_strength: float,
+        device: torch.device,
+    ) -> None:
+        """``lip_size`` / ``sync_size``: (w, h) of the lip field's training images and of the expert's
+        mouths; ``motion_strength``: see ``motion_weight``."""
+        self.data, self.sync_frames, self.sync_size, self.device = data, sync_frames, sync_size, device
+        n = data.n_frames
+        self.probe = probe_frames(data)
+        # held-out frames are loaded only to *measure* (the PSNR probe), never to train
+        keep = np.concatenate([data.train_frames, self.probe])
+        self.lips = torch.from_numpy(resize_stack(data.lips, keep, lip_size)).permute(0, 3, 1, 2)
+        valid = resize_stack(data.lip_valid.view(np.uint8), keep, lip_size)
+        self.lip_valid = torch.from_numpy(valid > 0)[:, None]
+        sw, sh = sync_size
+        mouths = np.zeros((n, sh, sw), np.float32)
+        mouths[data.train_frames] = grey_mouths(data.lips, data.train_frames, sync_size)
+        self.mouths = torch.from_numpy(mouths)
+        self.speech = torch.from_numpy(data.speech)
+        self.sync_speech = torch.from_numpy(data.sync_speech)
+        self.seconds = torch.from_numpy(data.seconds(np.arange(n))).float()
+        self.rotations = torch.from_numpy(np.nan_to_num(data.rotations))
+        self.translations = torch.from_numpy(np.nan_to_num(data.translations))
+        self.origins = torch.from_numpy(data.origins.astype(np.int64))
+        self.centres = window_centres(data.train_frames, n, sync_frames)
+        self.motion_weight = motion_weight(self.lips[torch.from_numpy(data.train_frames)], motion_strength)
+
+    def frame_speech(self, frames: torch.Tensor) -> FrameSpeech:
+        """The lip field's condition inputs of (B,) int64 ``frames``."""
+        dev = self.device
+        return FrameSpeech(
+            self.speech[frames].to(dev), self.sync_speech[frames].to(dev), self.seconds[frames].to(dev)
+        )
+
+    def _lip_target(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.lips[frames].to(self.device).float() / 255.0
+
+    def lip_batch(self, rng: np.random.Generator, lip_frames: int, composed_frames: int) -> LipBatch:
+        """``max(lip_frames, composed_frames)`` random training frames (repeated only when there are fewer
+        training frames); the first ``composed_frames`` of them with their crops and poses."""
+        train = self.data.train_frames
+        count = max(lip_frames, composed_frames)
+        frames = rng.choice(train, size=count, replace=len(train) < count)
+        idx = torch.from_numpy(frames)
+        dev = self.device
+        valid = self.lip_valid[idx].to(dev).float()
+        composed, cidx = frames[:composed_frames], idx[:composed_frames]
+        crops = np.stack([self.data.crops[f] for f in composed])
+        return LipBatch(
+            speech=self.frame_speech(idx),
+            target=self._lip_target(idx),
+            pixel_weight=valid * self.motion_weight.to(dev),
+            crops=(torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255).to(dev),
+            crop_rects=[self.data.crop_rect(int(f)) for f in composed],
+            rotations=self.rotations[cidx].to(dev),
+            translations=self.translations[cidx].to(dev),
+            origins=self.origins[cidx].to(dev),
+        )
+
+    def sync_windows(self, rng: np.random.Generator, count: int) -> SyncWindows:
+        """``count`` windows around random centres (with repeats) whose frames are all training frames."""
+        centres = rng.choice(self.centres, size=count)
+        n, dev = self.data.n_frames, self.device
+        frames = window_frames(centres, self.sync_frames, n)  # (B, F)
+        shifted = shifted_frames(centres, SHIFTS, n)  # (B, K)
+        return SyncWindows(
+            frame_speech=self.frame_speech(torch.from_numpy(frames.reshape(-1))),
+            speech=self.sync_speech[torch.from_numpy(centres)].to(dev),
+            shifted_speech=self.sync_speech[torch.from_numpy(shifted)].to(dev),
+            mouths=self.mouths[torch.from_numpy(frames)].to(dev),
+            shifted_mouths=tuple(
+                self.mouths[torch.from_numpy(window_frames(centres, self.sync_frames, n, s))].to(dev)
+                for s in SHIFTS
+            ),
+        )
+
+    def lip_probe(self) -> LipProbe | None:
+        """The held-out probe frames (None: no usable held-out frame)."""
+        if not len(self.probe):
+            return None
+        idx = torch.from_numpy(self.probe)
+        return LipProbe(self.frame_speech(idx), self._lip_target(idx))
+
+    def expert_probe(self) -> ExpertProbe | None:
+        """Windows around the held-out frames whose shifted speech all lies in the video (None: none do).
+        Their mouths come straight from the training set's lips: the cached mouths hold training frames
+        only."""
+        n, half = self.data.n_frames, self.sync_frames // 2
+        centres = np.array(
+            [c for c in self.data.heldout if half <= c < n - half - max(SHIFTS) and c + min(SHIFTS) >= 0]
+        )
+        if len(centres) == 0:
+            return None
+        windows = window_frames(centres, self.sync_frames, n)
+        mouths = np.stack([grey_mouths(self.data.lips, window, self.sync_size) for window in windows])
+        speech = self.sync_speech[torch.from_numpy(shifted_frames(centres, (0, *SHIFTS), n))]
+        return ExpertProbe(torch.from_numpy(mouths).to(self.device), speech.to(self.device))
