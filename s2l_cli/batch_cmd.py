@@ -123,6 +123,7 @@ def batch_cmd(
     others. The report lists every job: status, output, seconds, error. With --json, stdout carries only
     JSON lines: job_started, progress, job_done, job_failed, job_skipped, summary.
     """
+    from s2l_model.batch.executors import make_executor
     from s2l_model.batch.runner import run_jobs
     from s2l_model.batch.subtitles import SUBTITLE_SUFFIXES
     from s2l_model.batch.timeline import read_timeline
@@ -178,8 +179,8 @@ def batch_cmd(
             stderr.print(f"skip   {fields['id']} (up to date)")
 
     report = run_jobs(
-        timeline, problems, out_dir=output, report_path=report_file, workers=workers, resume=resume,
-        device=device.value, executor=executor.value, address=address, on_event=on_event,
+        timeline, problems, executor=make_executor(executor.value, workers=workers, address=address),
+        out_dir=output, report_path=report_file, resume=resume, device=device.value, on_event=on_event,
     )  # fmt: skip
     counts = report.counts()
     message = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
