@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -15,7 +14,7 @@ from s2l_cli.report import Reporter, emit, stderr
 from s2l_model.errors import InputError
 
 if TYPE_CHECKING:
-    from s2l_model.tts import SpokenLine
+    from s2l_model.batch.subtitles import Casting
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -50,8 +49,9 @@ def batch_cmd(
         Executor,
         typer.Option(
             "--executor",
-            help="local: a process pool on this machine. ray: Ray tasks (pip install 's2l\\[ray]'), a GPU "
-            "per task where the cluster has GPUs; paths must be the same on every node.",
+            help="local: a process pool on this machine (a subtitle file: this process). ray: Ray tasks "
+            "(pip install 's2l\\[ray]'), a GPU per task where the cluster has GPUs, a subtitle file as one "
+            "task; paths must be the same on every node.",
         ),
     ] = Executor.local,
     address: Annotated[
@@ -115,7 +115,8 @@ def batch_cmd(
 
     Timeline: s2l batch jobs.csv -o renders/ [--workers N] [--resume] [--dry-run] [--executor ray]
     Subtitles: s2l batch dub.srt --profile P.prof --speech dub_track.wav --video original.mp4 -o dubbed.mp4
-    (new lips only inside subtitle events, with short ramps; every other frame is the original's).
+    [--executor ray] (new lips only inside subtitle events, with short ramps; every other frame is the
+    original's).
     Several actors (ASS Name): --profile ANNA=anna.prof --face ANNA=1 --profile BEN=ben.prof --face BEN=2.
     No dub track: --tts VOICE speaks the subtitles' text (a translated subtitle file becomes a dubbed video).
 
@@ -123,27 +124,26 @@ def batch_cmd(
     others. The report lists every job: status, output, seconds, error. With --json, stdout carries only
     JSON lines: job_started, progress, job_done, job_failed, job_skipped, summary.
     """
+    from s2l_model.batch.executors import make_executor
     from s2l_model.batch.runner import run_jobs
     from s2l_model.batch.subtitles import SUBTITLE_SUFFIXES
     from s2l_model.batch.timeline import read_timeline
 
     if not jobs.is_file():
         raise InputError(f"no such file: {jobs}")
+    if address and executor != Executor.ray:
+        raise InputError("--address is for --executor ray")
     if jobs.suffix.lower() in SUBTITLE_SUFFIXES:
-        if executor != Executor.local or workers or resume:
-            raise InputError(
-                "--executor, --workers and --resume are for timelines: a subtitle file is one job"
-            )
+        if workers or resume:
+            raise InputError("--workers and --resume are for timelines: a subtitle file is one job")
         return _subtitles(
             jobs, output, profiles or [], faces or [], voices or [], speech, video, dry_run, device.value,
-            json_out,
+            executor, address, json_out,
         )  # fmt: skip
     if jobs.suffix.lower() != ".csv":
         raise InputError(
             f"{jobs.name}: give a timeline .csv or a subtitle file ({', '.join(SUBTITLE_SUFFIXES)})"
         )
-    if address and executor != Executor.ray:
-        raise InputError("--address is for --executor ray")
     if profiles or speech or video or faces or voices:
         raise InputError(
             "--profile, --speech, --video, --face and --tts are for subtitle files; a timeline has them "
@@ -178,8 +178,8 @@ def batch_cmd(
             stderr.print(f"skip   {fields['id']} (up to date)")
 
     report = run_jobs(
-        timeline, problems, out_dir=output, report_path=report_file, workers=workers, resume=resume,
-        device=device.value, executor=executor.value, address=address, on_event=on_event,
+        timeline, problems, executor=make_executor(executor.value, workers=workers, address=address),
+        out_dir=output, report_path=report_file, resume=resume, device=device.value, on_event=on_event,
     )  # fmt: skip
     counts = report.counts()
     message = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
@@ -216,88 +216,55 @@ def _subtitles(
     video: Path | None,
     dry_run: bool,
     device: str,
+    executor: Executor,
+    address: str | None,
     json_out: bool,
 ) -> int:
     """Subtitle mode: re-voice ``video`` inside the events of ``path``, with ``speech`` or TTS voices."""
-    from s2l_model.batch.subtitles import Casting, cast_roles, event_problems, read_events, voice_parts
-    from s2l_model.dub import DubOptions
-    from s2l_model.dub.revoice import Part, revoice
-    from s2l_model.media import probe_video
+    from s2l_model.batch.executors import make_executor
+    from s2l_model.pipelines.subtitles import REQUIREMENTS, SubtitleOptions, plan_subtitles, revoice_subtitles
 
-    if not profiles or video is None or (speech is None) == (not voices):
-        raise InputError(
-            "a subtitle file needs --profile, --video (the footage) and either --speech (the dub track) "
-            "or --tts VOICE (speak the subtitles' text)"
-        )
-    for needed in (speech, video):
-        if needed is not None and not needed.is_file():
-            raise InputError(f"no such file: {needed}")
+    if video is None:
+        raise InputError(REQUIREMENTS)
+    options = SubtitleOptions(path, video, output, _casting(profiles, faces, voices), speech, device)
+    if dry_run:
+        plan = plan_subtitles(options)
+        for message in plan.problems:
+            _say(json_out, "problem", f"{path.name}: {message}", message=message)
+        if plan.problems:
+            return EXIT_USAGE
+        _say(json_out, "summary", f"{plan.events} events to re-voice, no problems", events=plan.events,
+             problems=0)  # fmt: skip
+        return EXIT_OK
+    # a subtitle file is one job: in this process, or one Ray task
+    on_ray = make_executor("ray", address=address) if executor == Executor.ray else None
+    with Reporter(json_out).stages() as on_stage:
+        result = revoice_subtitles(options, on_stage, on_ray)
+    message = (
+        f"wrote {result.output} ({result.frames} frames; new lips in {result.rendered_frames} frames over "
+        f"{result.events} events) in {result.wall_seconds:.1f} s"
+    )
+    for note in result.notes:
+        message += f"\nnote: {note}"
+    _say(json_out, "summary", message, output=str(result.output), frames=result.frames,
+         rendered_frames=result.rendered_frames, events=result.events, notes=result.notes)  # fmt: skip
+    return EXIT_OK
+
+
+def _casting(profiles: list[str], faces: list[str], voices: list[str]) -> Casting:
+    """The ``--profile``, ``--face`` and ``--tts`` entries (``NAME=VALUE`` or a default) as a casting."""
+    from s2l_model.batch.subtitles import Casting
+
     face_numbers: dict[str, int] = {}
     for name, value in _pairs("--face", faces).items():
         if not value.isdigit() or int(value) < 1:
             raise InputError(f"--face {name + '=' if name else ''}{value}: a face number from 1 (leftmost)")
         face_numbers[name] = int(value)
-    casting = Casting(
+    return Casting(
         profiles={k: Path(v) for k, v in _pairs("--profile", profiles, lambda e: Path(e).is_file()).items()},
         faces=face_numbers,
         voices=_pairs("--tts", voices),
     )
-    for profile in casting.profiles.values():
-        if not profile.is_file():
-            raise InputError(f"no such file: {profile}")
-    info = probe_video(video)
-    assert info.video is not None
-    duration = info.video.n_frames / float(info.video.fps)
-    events = read_events(path)
-    problems = event_problems(events, duration)
-    roles, casting_problems = cast_roles(events, casting)
-    problems += casting_problems
-    spoken: list[tuple[str, list[SpokenLine]]] = []
-    if voices:
-        from s2l_model.tts import resolve_voice
-
-        spoken, voice_problems = voice_parts(events, casting.voices)
-        problems += voice_problems
-        for voice in sorted(set(casting.voices.values())):
-            try:
-                resolve_voice(voice)  # before any work: an unknown voice or a missing extra
-            except InputError as exc:
-                problems.append(str(exc))
-    if problems:
-        if dry_run:
-            for message in problems:
-                _say(json_out, "problem", f"{path.name}: {message}", message=message)
-            return EXIT_USAGE
-        raise InputError(f"{path.name}: " + "; ".join(problems))
-    n_events = sum(len(r.events) for r in roles)
-    if dry_run:
-        _say(json_out, "summary", f"{n_events} events to re-voice, no problems", events=n_events, problems=0)
-        return EXIT_OK
-    parts = [Part(r.profile, [(e.start, e.end) for e in r.events], face=r.face, name=r.actor) for r in roles]
-    options = DubOptions(device=device, overwrite=True)
-    reporter = Reporter(json_out)
-    notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="s2l-subtitles-") as tmp, reporter.stages() as on_stage:
-        if voices:
-            from s2l_model.tts import speak_parts
-
-            speech = Path(tmp) / "tts_track.wav"
-            spoken_parts = speak_parts(
-                spoken, duration, speech, on_progress=lambda done, total: on_stage("speaking", done, total)
-            )
-            notes += [note for part in spoken_parts for note in part.notes]
-        assert speech is not None
-        result = revoice(parts, speech, video, output, options, on_stage)
-    notes += result.notes
-    message = (
-        f"wrote {result.output} ({result.frames} frames; new lips in {result.rendered_frames} frames over "
-        f"{n_events} events) in {result.wall_seconds:.1f} s"
-    )
-    for note in notes:
-        message += f"\nnote: {note}"
-    _say(json_out, "summary", message, output=str(result.output), frames=result.frames,
-         rendered_frames=result.rendered_frames, events=n_events, notes=notes)  # fmt: skip
-    return EXIT_OK
 
 
 def _say(json_out: bool, event: str, text: str, **fields: Any) -> None:

@@ -8,14 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from s2l_model.batch.jobs import DubDone, EventFn, JobFn, Outcome
+from s2l_model.batch.runner import run_jobs
 from s2l_model.batch.subtitles import event_problems, read_events
-from s2l_model.batch.timeline import read_timeline
+from s2l_model.batch.timeline import Job, Problem, read_timeline
 from s2l_model.errors import InputError
 from s2l_model.media import Speech, iter_frames, probe_video, write_wav
 from s2l_model.sample.generate import make_sample_speech, read_truth_csv
@@ -103,6 +106,29 @@ def test_a_killed_batch_resumes_skipping_finished_jobs(job_folder: Path, tmp_pat
     os.utime(job_folder / "line0.wav")
     again = events(run_s2l("batch", str(jobs), "-o", str(out), "--resume", "--json").stdout)
     assert again[-1]["done"] == 2 and again[-1]["skipped"] == 4  # j0 and j3 use line0.wav
+
+
+def test_the_report_holds_what_the_executor_gives(tmp_path: Path) -> None:
+    """``run_jobs`` runs nothing itself: the executor it is given runs the jobs, in whatever order."""
+    jobs = [Job(name, row, tmp_path / "p.prof", tmp_path / "s.wav", tmp_path / f"{name}.mp4")
+            for name, row in (("a", 2), ("b", 3))]  # fmt: skip
+
+    def executor(
+        to_run: list[Job], run: JobFn[Job, DubDone], device: str, emit: EventFn
+    ) -> Iterator[tuple[Job, Outcome[DubDone]]]:
+        assert (to_run, device) == (jobs, "cpu")
+        yield to_run[1], "it broke"
+        yield to_run[0], (12, 0.5)
+
+    report_path = tmp_path / "report.json"
+    report = run_jobs(jobs, [Problem(4, "bad row")], executor=executor, out_dir=tmp_path,
+                      report_path=report_path, device="cpu")  # fmt: skip
+    assert [(r.id, r.status, r.frames, r.error) for r in report.jobs] == [
+        ("a", "done", 12, None),
+        ("b", "failed", None, "it broke"),
+        ("row 4", "failed", None, "bad row"),
+    ]
+    assert json.loads(report_path.read_text())["failed"] == 2
 
 
 def test_bad_timelines_are_one_line_errors(job_folder: Path, tmp_path: Path) -> None:

@@ -75,8 +75,8 @@ def test_tts_options_fail_with_one_line(
     assert neither.returncode == 2 and "--tts VOICE" in neither.stderr
     orphan = run_s2l(*base, "--tts", f"ZED={VOICE}", "--dry-run")
     assert orphan.returncode == 2 and "no event with text to speak" in orphan.stderr
-    ray = run_s2l(*base, "--speech", str(wav), "--executor", "ray")
-    assert ray.returncode == 2 and "are for timelines" in ray.stderr
+    workers = run_s2l(*base, "--speech", str(wav), "--workers", "2")
+    assert workers.returncode == 2 and "are for timelines" in workers.stderr
     if importlib.util.find_spec("piper") is not None:  # with the extra: an unknown voice lists the real ones
         unknown = run_s2l(*base, "--tts", "klingon-voice")
         lines = [ln for ln in unknown.stderr.splitlines() if ln.strip()]
