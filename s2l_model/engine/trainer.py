@@ -36,8 +36,8 @@ from s2l_model.geometry.crop import canonical_to_observed, inside_rect, sample_i
 from s2l_model.metrics.stlpips import STLPIPS, load_stlpips
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
 from s2l_model.models.sync import LUMA, SHIFTS, contrastive_loss, grey
+from s2l_model.prepare.workfolder import WorkFolder
 
-CHECKPOINT = "checkpoint.pt"
 HELDOUT_PROBE_FRAMES = 16
 
 
@@ -493,7 +493,7 @@ class Trainer:
         weights_only=True). Written atomically."""
         from s2l_model.media.atomic import atomic_output
 
-        path = self.workdir / CHECKPOINT
+        path = WorkFolder(self.workdir).checkpoint
         state: dict[str, Any] = {
             "preset": self.preset.to_dict(),
             "model": self.model.state_dict(),
