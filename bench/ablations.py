@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2l_model.profile.container import read_manifest  # noqa: E402
+from s2l_model.profile.manifest import read_speaker_manifest  # noqa: E402
 
 VARIANTS: dict[str, str] = {
     "full model (fast)": "",
@@ -80,12 +80,8 @@ def main() -> None:
         if args.only is not None and name not in args.only and slug(name) not in args.only:
             continue
         profile = build(args.video, name, override, args.out, args.minutes)
-        m = read_manifest(profile)
-        rows[name] = {
-            **m["metrics"],
-            "steps": m["training"]["steps"],
-            "train_min": m["training"]["seconds"] / 60,
-        }
+        m = read_speaker_manifest(profile)
+        rows[name] = {**m.metrics, "steps": m.training.steps, "train_min": m.training.seconds / 60}
         (args.out / "ablations.json").write_text(json.dumps(rows, indent=2))
     header = "| variant | " + " | ".join(label for _, label in COLUMNS) + " | steps | train min |"
     print(header)

@@ -114,7 +114,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     report = {
         "profile": str(args.profile),
-        "preset": profile.manifest["preset"]["name"],
+        "preset": profile.manifest.preset_name,
         "device": args.device,
         "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
         "command": " ".join(sys.argv),

@@ -40,12 +40,12 @@ from s2l_model.dataset.trainset import TrainingSet, load_training_set  # noqa: E
 from s2l_model.engine.config import load_preset  # noqa: E402
 from s2l_model.engine.trainer import build_model  # noqa: E402
 from s2l_model.evaluate.compare import EvaluateConfig  # noqa: E402
-from s2l_model.evaluate.heldout import evaluate_heldout  # noqa: E402
+from s2l_model.evaluate.heldout import add_expert_scores, evaluate_heldout, evaluation_metrics  # noqa: E402
 from s2l_model.evaluate.report import format_value  # noqa: E402
 from s2l_model.features.speech import speech_windows  # noqa: E402
 from s2l_model.media import Speech, iter_frames  # noqa: E402
 from s2l_model.models.speaker import SpeakerModel, put_back  # noqa: E402
-from s2l_model.profile.build import add_expert_scores, evaluation_metrics  # noqa: E402
+from s2l_model.prepare.workfolder import WorkFolder  # noqa: E402
 from s2l_model.profile.speaker import SpeakerProfile  # noqa: E402
 from s2l_model.render.renderer import ProfileRenderer  # noqa: E402
 
@@ -140,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     profile = SpeakerProfile.load(args.profile)
-    data = load_training_set(args.workdir / "trainset")
+    data = load_training_set(WorkFolder(args.workdir).trainset.root)
     paste_model = build_model(data, load_preset("fast"))
     config = EvaluateConfig(device="cpu", frame_lpips_samples=16)
     results: dict[str, dict] = {}

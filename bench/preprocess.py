@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from s2l_model.media import VideoWriter, iter_frames  # noqa: E402
 from s2l_model.prepare.inspect import inspect  # noqa: E402
 from s2l_model.prepare.pipeline import prepare_video  # noqa: E402
+from s2l_model.prepare.workfolder import PrepFolder  # noqa: E402
 from s2l_model.sample import SampleConfig, make_sample_speaker  # noqa: E402
 from s2l_model.sample.face import TalkingHead, detect_landmarks, sample_face_image  # noqa: E402
 
@@ -67,8 +68,8 @@ def jitter_and_lag(workdir: Path) -> dict[str, float]:
     lm0 = detect_landmarks(image)
     x0, y0, x1, _ = TalkingHead(image, lm0).roi
     still = np.flatnonzero(~((lm0[:468, 0] > x0 - 3) & (lm0[:468, 0] < x1 + 3) & (lm0[:468, 1] > y0 - 3)))
-    raw = np.load(workdir / "landmarks_raw.npy")
-    filt = np.load(workdir / "landmarks.npy")
+    raw = np.load(PrepFolder(workdir).landmarks_raw)
+    filt = np.load(PrepFolder(workdir).landmarks)
     out: dict[str, float] = {"still_points": len(still)}
     for name, a in (("raw", raw), ("filtered", filt)):
         sd = a[:, still, :2].std(axis=0)

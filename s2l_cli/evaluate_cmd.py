@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,9 +14,6 @@ from s2l_cli.options import DeviceChoice, DeviceOpt, Force, Json
 from s2l_cli.report import Reporter, stdout
 from s2l_model.errors import InputError
 from s2l_model.media.probe import check_input_file
-
-if TYPE_CHECKING:  # the CLI imports torch only when a command needs it
-    from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn
 
 
 class LpipsNet(StrEnum):
@@ -124,6 +121,7 @@ def evaluate_cmd(
         summary_rows,
         write_report,
     )
+    from s2l_model.pipelines.evaluate import evaluate_profile
 
     if profile is not None and profile_opt is not None and profile != profile_opt:
         raise InputError("give the profile once: as the argument or with --profile")
@@ -157,7 +155,7 @@ def evaluate_cmd(
     started = time.perf_counter()
     with reporter.stages() as on_stage:
         if profile is not None:
-            evaluation = _evaluate_profile(profile, config, on_stage)
+            evaluation = evaluate_profile(profile, config, on_stage=on_stage)
         else:
             assert pred is not None
             evaluation = evaluate_videos(pred, ref, speech=speech, config=config, on_stage=on_stage)
@@ -197,26 +195,3 @@ def evaluate_cmd(
     if folder is not None:
         lines.append(f"report: {folder / 'report.html'}")
     reporter.result("\n".join(lines), **fields)
-
-
-def _evaluate_profile(profile: Path, config: EvaluateConfig, on_stage: StageFn) -> Evaluation:
-    """The held-out protocol on a profile: its footage's last frames, rendered from their own speech."""
-    import tempfile
-
-    from s2l_model.evaluate.heldout import evaluate_heldout
-    from s2l_model.profile.build import add_expert_scores
-    from s2l_model.profile.speaker import SpeakerProfile
-    from s2l_model.render.renderer import ProfileRenderer
-
-    speaker = SpeakerProfile.load(profile, config.device)
-    with tempfile.TemporaryDirectory(prefix="s2l-evaluate-") as tmp:
-        footage = speaker.extract_footage(Path(tmp))
-        renderer = ProfileRenderer(speaker, footage, device=config.device)
-        frames = speaker.heldout
-        evaluation = evaluate_heldout(footage, frames, renderer, Path(tmp), config=config, on_stage=on_stage)
-        add_expert_scores(evaluation, speaker, frames)
-        # both videos lived in the temporary folder: the report names what they were instead
-        span = f"frames {frames.start}-{frames.stop - 1}"
-        evaluation.prediction = Path(f"{profile.name}: {span} rendered from their own speech")
-        evaluation.reference = Path(f"{profile.name}: footage {span}")
-    return evaluation

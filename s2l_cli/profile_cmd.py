@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -55,6 +54,7 @@ def prepare_cmd(
     """
     from s2l_model.prepare.inspect import inspect
     from s2l_model.prepare.pipeline import prepare_video
+    from s2l_model.prepare.workfolder import PrepFolder
 
     debug = debug or bool((ctx.obj or {}).get("debug"))  # the root takes --debug wherever it is typed
     check_input_file(video)
@@ -62,7 +62,7 @@ def prepare_cmd(
         raise InputError(f"--workdir is a file, expected a folder: {workdir}")
     if not workdir.parent.is_dir():
         raise InputError(f"--workdir's parent folder does not exist: {workdir.parent}")
-    if workdir.is_dir() and (workdir / "geometry.json").exists() and not force:
+    if PrepFolder(workdir).is_complete() and not force:
         raise InputError(f"{workdir} already holds a prepared video (pass --force to replace it)")
     report = Reporter(json_out)
     started = time.perf_counter()
@@ -71,7 +71,7 @@ def prepare_cmd(
             video, workdir, face_number=face, canonical_frame=canonical_frame, on_stage=on_stage
         )
     seconds = time.perf_counter() - started
-    info = json.loads((workdir / "geometry.json").read_text())
+    info = prepared.summary
     n = info["frames"]
     lines = [
         f"prepared {video.name}: {n} frames at {info['fps']} fps in {seconds:.1f} s "
@@ -102,7 +102,7 @@ def prepare_cmd(
             f"motion in mouth box / rest of face {result.motion_ratio_before:.2f} before -> "
             f"{result.motion_ratio_after:.2f} after warping"
         )
-        lines.append(f"pictures in {workdir / 'debug'}")
+        lines.append(f"pictures in {PrepFolder(workdir).debug}")
         fields["checks"] = result.to_dict()
     report.result("\n".join(lines), **fields)
 
@@ -165,7 +165,8 @@ def build_cmd(
     """
     from s2l_model.errors import Interrupted
     from s2l_model.media.atomic import check_output_path
-    from s2l_model.profile.build import BuildOptions, build_profile, can_resume, default_workdir
+    from s2l_model.pipelines.build import BuildOptions, build_profile, default_workdir
+    from s2l_model.prepare.workfolder import WorkFolder
 
     check_input_file(video)
     out = output if output is not None else video.with_suffix(".prof")
@@ -197,7 +198,7 @@ def build_cmd(
             result = build_profile(video, out, options, on_stage=on_stage, on_train=on_train)
         except KeyboardInterrupt:
             where = workdir or default_workdir(out)
-            if not can_resume(where):
+            if not WorkFolder(where).can_resume():
                 raise Interrupted("interrupted before training started; nothing to resume") from None
             raise Interrupted(
                 f"interrupted; the work so far is in {where}: run the same command with --resume to continue"
@@ -238,13 +239,15 @@ def info_cmd(
 ) -> None:
     """Show what a profile holds: source, size, split, training, held-out metrics, members."""
     from s2l_model.profile.container import read_manifest
+    from s2l_model.profile.manifest import ProfileManifest
 
     check_input_file(profile)
-    m = read_manifest(profile)
+    stored = read_manifest(profile)
+    m = ProfileManifest.from_dict(stored, label=profile.name)
     if json_out:
         from s2l_cli.report import emit
 
-        emit("result", profile=str(profile), manifest=m)
+        emit("result", profile=str(profile), manifest=stored)
         return
     from rich.table import Table
 
@@ -253,33 +256,35 @@ def info_cmd(
     table = Table(title=f"{profile.name}", show_header=False)
     table.add_column("field")
     table.add_column("value")
-    src = m.get("source", {})
-    split = m.get("split", {})
-    tr = m.get("training", {})
-    members = m.get("members", {})
-    footage = members.get(f"files/{m.get('footage')}", {}).get("bytes", 0)
-    total = sum(v.get("bytes", 0) for v in members.values())
+    split, tr = m.split, m.training
     rows = [
-        ("format", f"version {m.get('format_version')}, written by s2l {m.get('s2l_version')}"),
+        ("format", f"version {m.format_version}, written by s2l {m.s2l_version}"),
         (
             "source",
-            f"{src.get('name')} ({m.get('width')}x{m.get('height')}, {m.get('fps')} fps, "
-            f"{m.get('frames')} frames)",
+            f"{m.source.name} ({m.width}x{m.height}, {m.fps.numerator}/{m.fps.denominator} fps, "
+            f"{m.frames} frames)",
         ),
-        ("canonical frame", str(m.get("canonical_frame"))),
-        ("split", f"trained on frames {split.get('train_frames')}, held out {split.get('heldout_frames')}"),
-        ("preset", str(m.get("preset", {}).get("name"))),
+        ("canonical frame", str(m.canonical_frame)),
+        (
+            "split",
+            f"trained on frames {_span(split.train)}, held out {_span(split.heldout)}",
+        ),
+        ("preset", m.preset_name),
         (
             "training",
-            f"{tr.get('steps')} steps + {tr.get('sync_expert_steps')} sync-expert steps, "
-            f"{(tr.get('seconds') or 0) / 60:.1f} min on {tr.get('device')}, "
-            f"stopped by {tr.get('stopped_by')}",
+            f"{tr.steps} steps + {tr.sync_expert_steps} sync-expert steps, "
+            f"{tr.seconds / 60:.1f} min on {tr.device}, stopped by {tr.stopped_by}",
         ),
-        ("size", f"{total / 1e6:.1f} MB in members, footage {footage / 1e6:.1f} MB"),
+        ("size", f"{m.stored_bytes / 1e6:.1f} MB in members, footage {m.footage_bytes / 1e6:.1f} MB"),
     ]
-    for key, value in (m.get("metrics") or {}).items():
+    for key, value in m.metrics.items():
         if not key.startswith("sync_offset/"):
             rows.append((f"held-out {key}", "n/a" if value is None else str(value)))
     for k, v in rows:
         table.add_row(k, v)
     stdout.print(table)
+
+
+def _span(frames: range) -> str:
+    """A frame range as the manifest stores it: ``[start, stop]``."""
+    return f"[{frames.start}, {frames.stop}]"

@@ -118,7 +118,7 @@ def test_lossless_output_keeps_every_pixel_outside_the_blend_region(
     expected = round(Fraction(len(samples), 44100) * fps)
     info = probe_video(out)
     assert info.video is not None and info.video.n_frames == expected == result["frames"]
-    assert (info.video.width, info.video.height) == (profile.manifest["width"], profile.manifest["height"])
+    assert (info.video.width, info.video.height) == (profile.manifest.width, profile.manifest.height)
 
     # the footage frames behind each output frame, and the windows the compositor may change
     tracks = FootageTracks.from_profile(profile)

@@ -101,7 +101,7 @@ def test_own_video_gives_the_profiles_own_tracks(own: FootageTracks, profile: Sp
     assert own.rotations.dtype == np.float32 and own.origins.dtype == np.int32
     assert_matches(own, ref, slice(None))
     # The canonical frame itself is the identity: no motion relative to the canonical view.
-    c = int(profile.manifest["canonical_frame"])
+    c = profile.manifest.canonical_frame
     assert rotation_difference_deg(own.rotations[c : c + 1], np.eye(3)[None])[0] < OWN_ANGLE_DEG
     assert np.abs(own.translations[c]).max() < OWN_TRANSLATION
 

@@ -201,7 +201,8 @@ class _TruthRenderer:
 
 
 def test_heldout_protocol_renders_the_last_tenth_with_its_speech(sample_speaker, tmp_path):
-    from s2l_model.evaluate.heldout import evaluate_heldout, heldout_range
+    from s2l_model.dataset.split import heldout_range
+    from s2l_model.evaluate.heldout import evaluate_heldout
 
     info = probe_video(sample_speaker.video)
     frames = heldout_range(info.video.n_frames, 0.1)

@@ -15,6 +15,7 @@ import pytest
 from s2l_model.media import VideoWriter, iter_frames
 from s2l_model.prepare.inspect import debug_files, inspect
 from s2l_model.prepare.pipeline import prepare_video
+from s2l_model.prepare.workfolder import PrepFolder
 from s2l_model.sample import read_truth_csv
 from s2l_model.sample.face import TalkingHead, detect_landmarks, sample_face_image
 
@@ -39,8 +40,9 @@ def _still_points() -> np.ndarray:
 
 def test_sample_speaker_jitter_below_a_third_of_a_pixel(prepared_sample):
     points = _still_points()
-    filtered = np.load(prepared_sample.workdir / "landmarks.npy")[:, points, :2]
-    raw = np.load(prepared_sample.workdir / "landmarks_raw.npy")[:, points, :2]
+    files = PrepFolder(prepared_sample.workdir)
+    filtered = np.load(files.landmarks)[:, points, :2]
+    raw = np.load(files.landmarks_raw)[:, points, :2]
     jitter, raw_jitter = filtered.std(axis=0), raw.std(axis=0)
     assert jitter.mean() < 0.3, f"non-mouth jitter {jitter.mean():.3f} px (std, mean over points)"
     assert jitter.mean() < raw_jitter.mean(), "filtering must reduce jitter"
@@ -49,8 +51,9 @@ def test_sample_speaker_jitter_below_a_third_of_a_pixel(prepared_sample):
 
 def test_filtering_does_not_lag_or_flatten_the_lips(prepared_sample, sample_speaker):
     truth = read_truth_csv(sample_speaker.truth)["opening_px"]
-    filtered = np.load(prepared_sample.workdir / "landmarks.npy")
-    raw = np.load(prepared_sample.workdir / "landmarks_raw.npy")
+    files = PrepFolder(prepared_sample.workdir)
+    filtered = np.load(files.landmarks)
+    raw = np.load(files.landmarks_raw)
     gap_filtered = filtered[:, 14, 1] - filtered[:, 13, 1]
     gap_raw = raw[:, 14, 1] - raw[:, 13, 1]
     assert np.corrcoef(gap_filtered, truth)[0, 1] > 0.95
@@ -64,8 +67,10 @@ def test_filtering_does_not_lag_or_flatten_the_lips(prepared_sample, sample_spea
 
 def test_sample_geometry_is_consistent(prepared_sample):
     p = prepared_sample
-    info = json.loads((p.workdir / "geometry.json").read_text())
-    opening = np.load(p.workdir / "frames.npz")["mouth_open"]
+    files = PrepFolder(p.workdir)
+    info = json.loads(files.geometry.read_text())
+    assert info == p.summary  # what prepare returns is what it wrote
+    opening = np.load(files.frames)["mouth_open"]
     assert info["canonical"]["chosen_by"] == "score"
     assert opening[p.canonical.frame] <= np.percentile(opening, 10), (
         "canonical mouth should be (nearly) closed"
@@ -80,7 +85,7 @@ def test_sample_geometry_is_consistent(prepared_sample):
     assert result.landmark_agreement_px < 2.0
     for path in debug_files(p.workdir):
         assert path.is_file() and path.stat().st_size > 0
-    assert cv2.imread(str(p.workdir / "debug" / "motion.png")) is not None
+    assert cv2.imread(str(files.debug / "motion.png")) is not None
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +108,11 @@ def test_face_lost_for_a_fifth_of_the_video_is_reported(covered_video, tmp_path)
     result = _s2l("profile", "prepare", str(path), "--workdir", str(tmp_path / "w"))
     assert result.returncode == 0, result.stderr
     assert "excluded" in result.stderr and "3.20-4.80 s" in result.stderr
-    info = json.loads((tmp_path / "w" / "geometry.json").read_text())
+    files = PrepFolder(tmp_path / "w")
+    info = json.loads(files.geometry.read_text())
     assert [(r["start_frame"], r["stop_frame"]) for r in info["excluded"]] == [long_gap]
     assert [(r["start_frame"], r["stop_frame"]) for r in info["interpolated"]] == [short_gap]
-    landmarks = np.load(tmp_path / "w" / "landmarks.npy")
+    landmarks = np.load(files.landmarks)
     assert np.isnan(landmarks[long_gap[0] : long_gap[1]]).all()
     assert np.isfinite(landmarks[short_gap[0] : short_gap[1]]).all()
 
@@ -177,7 +183,7 @@ def test_dev_clip_geometry_acceptance(prepared_anchor):
 def test_canonical_frame_can_be_chosen_by_the_user(sample_speaker, tmp_path):
     chosen = prepare_video(sample_speaker.video, tmp_path / "w", canonical_frame=5, max_frames=30)
     assert chosen.canonical.frame == 5 and chosen.canonical.chosen_by == "user"
-    info = json.loads((tmp_path / "w" / "geometry.json").read_text())
+    info = json.loads(PrepFolder(tmp_path / "w").geometry.read_text())
     assert info["canonical"]["frame"] == 5
     bad = _s2l(
         "profile",

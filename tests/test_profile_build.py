@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from s2l_model.prepare.workfolder import WorkFolder
 from s2l_model.profile.container import read_manifest, read_profile
+from s2l_model.profile.manifest import ProfileManifest, read_speaker_manifest
 from tests.conftest import TINY_PRESET as TINY
 from tests.test_cli import assert_one_line_error, run_s2l
 
@@ -42,27 +44,44 @@ def built(sample_speaker, tiny_preset: Path, tmp_path_factory: pytest.TempPathFa
 def test_build_writes_a_profile_with_heldout_metrics(built: dict) -> None:
     result = built["result"]
     assert result["event"] == "result" and result["steps"] == 12
-    m = read_manifest(built["profile"])
-    assert m["kind"] == "s2l speaker profile" and m["format_version"] == 1
-    start, stop = m["split"]["heldout_frames"]
-    assert stop == m["frames"] and stop - start == round(0.1 * m["frames"])  # the last 10 % held out
-    assert m["canonical_frame"] < start  # the canonical view never comes from the held-out part
+    stored = read_manifest(built["profile"])
+    assert stored["kind"] == "s2l speaker profile" and stored["format_version"] == 1
+    m = ProfileManifest.from_dict(stored)
+    held = m.split.heldout
+    assert held.stop == m.frames and len(held) == round(0.1 * m.frames)  # the last 10 % held out
+    assert m.split.train == range(0, held.start)
+    assert m.canonical_frame < held.start  # the canonical view never comes from the held-out part
     for key in ("psnr_mouth", "ssim_mouth", "lmd_px", "psnr_frame", "sync/prediction/expert"):
-        assert isinstance(m["metrics"][key], float), key
-    footage = m["members"][f"files/{m['footage']}"]["bytes"]
-    without_footage = sum(v["bytes"] for v in m["members"].values()) - footage
-    assert without_footage < 50e6
+        assert isinstance(m.metrics[key], float), key
+    assert m.stored_bytes - m.footage_bytes < 50e6
+    assert result["metrics"] == m.metrics
+    # the typed record writes back exactly the JSON it was read from (the container adds the rest)
+    container_keys = ("format_version", "s2l_version", "members")
+    assert m.to_dict() == {k: v for k, v in stored.items() if k not in container_keys}
 
 
 def test_profile_round_trips_the_trained_tensors(built: dict) -> None:
     contents = read_profile(built["profile"])
-    checkpoint = torch.load(built["work"] / "checkpoint.pt", weights_only=True)
+    checkpoint = torch.load(WorkFolder(built["work"]).checkpoint, weights_only=True)
     stored = contents.weights["model"]
     assert stored.keys() == checkpoint["model"].keys()
     for name, tensor in checkpoint["model"].items():
         assert torch.equal(stored[name], tensor), name
-    assert contents.arrays["rotations"].shape[0] == read_manifest(built["profile"])["frames"]
+    assert contents.arrays["rotations"].shape[0] == read_speaker_manifest(built["profile"]).frames
     assert contents.images["canonical"].ndim == 3
+
+
+def test_work_folder_holds_what_it_names(built: dict) -> None:
+    work = WorkFolder(built["work"])
+    assert work.can_resume() and work.checkpoint.is_file() and work.prep.is_complete()
+    prep, trainset = work.prep, work.trainset
+    for path in (prep.landmarks_raw, prep.landmarks, prep.poses, prep.frames, prep.canonical_image):
+        assert path.is_file(), path
+    for path in (prep.canonical_depth, prep.face_mask, prep.head_mask, prep.mouth_mask):
+        assert path.is_file(), path
+    for path in (trainset.geometry, trainset.lips, trainset.lip_valid, trainset.crops, trainset.speech):
+        assert path.is_file(), path
+    assert trainset.sync_speech.is_file()
 
 
 def test_profile_info(built: dict) -> None:
@@ -138,7 +157,7 @@ def test_interrupted_build_resumes_from_its_checkpoint(
     err = capsys.readouterr().err
     assert "--resume" in err and "Traceback" not in err
     assert not out.exists()
-    saved = torch.load(work / "checkpoint.pt", weights_only=True)
+    saved = torch.load(WorkFolder(work).checkpoint, weights_only=True)
     assert saved["step"] == 5 and saved["expert_step"] == 6
 
     def record(self, progress):
@@ -148,7 +167,7 @@ def test_interrupted_build_resumes_from_its_checkpoint(
     monkeypatch.setattr(trainer_module.Trainer, "train_step", record)
     assert main([*args, "--resume"]) == 0
     assert seen[0] == 5 and len(seen) == 7  # steps 6..12 only: nothing redone
-    assert read_manifest(out)["training"]["steps"] == 12
+    assert read_speaker_manifest(out).training.steps == 12
     # without an interrupted build, --resume says so
     other = tmp_path / "none"
     assert main([*args[:-3], "--workdir", str(other), "--resume"]) == 2

@@ -320,3 +320,75 @@ def test_write_refuses_object_arrays(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="numeric"):
         write_profile(target, contents)
     assert list(tmp_path.iterdir()) == []
+
+
+def speaker_manifest_json() -> dict[str, Any]:
+    """A speaker profile's manifest as ``s2l profile build`` stores it (key order included)."""
+    return {
+        "kind": "s2l speaker profile",
+        "source": {"name": "anchor.mp4", "bytes": 3772890},
+        "fps": "30000/1001",
+        "width": 512,
+        "height": 384,
+        "frames": 1779,
+        "canonical_frame": 1056,
+        "split": {
+            "test_split": 0.1,
+            "train_frames": [0, 1601],
+            "heldout_frames": [1601, 1779],
+            "trained_on": 1590,
+        },
+        "preset": {"name": "fast", "model": {"lip_width": 64}, "train": {"steps": 300}},
+        "model": {"lip_width": 64},
+        "layout": {"width": 512, "height": 384},
+        "training": {
+            "device": "cpu",
+            "seed": 0,
+            "steps": 300,
+            "sync_expert_steps": 300,
+            "seconds": 170.9,
+            "stopped_by": "steps",
+            "blend_net": True,
+            "heldout_lip_psnr": 26.4,
+            "expert_heldout_accuracy": None,
+            "final_losses": {"lip": 0.0033, "total": 0.0188},
+        },
+        "footage": "footage.mp4",
+        "metrics": {"frames": 178, "psnr_mouth": 27.19, "sync/truth/phones": None},
+    }
+
+
+def test_speaker_manifest_reads_and_writes_the_stored_json(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from s2l_model.profile.manifest import ProfileManifest, read_speaker_manifest
+
+    stored = speaker_manifest_json()
+    m = ProfileManifest.from_dict(stored)
+    assert m.fps == Fraction(30000, 1001) and (m.width, m.height, m.frames) == (512, 384, 1779)
+    assert m.split.train == range(0, 1601) and m.split.heldout == range(1601, 1779)
+    assert m.training.steps == 300 and m.training.expert_heldout_accuracy is None
+    assert m.preset_name == "fast" and m.metrics["psnr_mouth"] == 27.19
+    assert json.dumps(m.to_dict()) == json.dumps(stored)  # same keys, same order, same values
+    footage = tmp_path / "footage.mp4"
+    footage.write_bytes(b"video")
+    path = write_profile(
+        tmp_path / "s.prof", ProfileContents(manifest=stored, files={"footage.mp4": footage})
+    )
+    back = read_speaker_manifest(path)
+    assert back.format_version == FORMAT_VERSION and back.s2l_version == __version__
+    assert back.footage_bytes == 5 and back.stored_bytes == 5
+    assert back.to_dict() == m.to_dict()
+
+
+def test_foreign_or_malformed_speaker_manifest_is_one_line(tmp_path: Path) -> None:
+    from s2l_model.profile.manifest import ProfileManifest
+
+    label = tmp_path / "odd.prof"
+    for change, word in (
+        ({"kind": "something else"}, "not an s2l speaker profile"),
+        ({"split": {"test_split": 0.1}}, "malformed"),
+        ({"fps": "fast"}, "malformed"),
+    ):
+        data = {**speaker_manifest_json(), **change}
+        assert_refused(label, lambda: ProfileManifest.from_dict(data, label=label.name), word)  # noqa: B023

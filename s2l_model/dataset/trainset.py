@@ -43,6 +43,7 @@ from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import iter_frames, load_speech
 from s2l_model.media.atomic import write_json
 from s2l_model.prepare.pipeline import Prepared
+from s2l_model.prepare.workfolder import TrainsetFolder
 
 FORMAT_VERSION = 1
 BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
@@ -126,7 +127,8 @@ def build_training_set(
 ) -> TrainingSet:
     """Cut ``prepared`` into the training set in ``folder`` (created). ``heldout`` frames are never used."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "trainset.json").unlink(missing_ok=True)
+    files = TrainsetFolder(folder)
+    files.meta.unlink(missing_ok=True)
     tracks = prepared.tracks
     n, width, height = tracks.n_frames, prepared.width, prepared.height
     camera = prepared.geometry.camera
@@ -169,12 +171,12 @@ def build_training_set(
     )
     crop_size, origins = crops_at.crop_size, crops_at.origins
 
-    def memmap(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        return np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+    def memmap(path: Path, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
-    lips = memmap("lips", (n, box.height, box.width, 3), np.uint8)
-    lip_valid = memmap("lip_valid", (n, box.height, box.width), np.bool_)
-    crops = memmap("crops", (n, crop_size[1], crop_size[0], 3), np.uint8)
+    lips = memmap(files.lips, (n, box.height, box.width, 3), np.uint8)
+    lip_valid = memmap(files.lip_valid, (n, box.height, box.width), np.bool_)
+    crops = memmap(files.crops, (n, crop_size[1], crop_size[0], 3), np.uint8)
     lip_pixels = pixel_centres(lip_box, box.width, box.height)[None]  # (1, h, w, 2)
     lip_depth = torch.from_numpy(depth_full[lip_box.slices].astype(np.float32))[None]
     frame_rect = Rect(0, 0, width, height)
@@ -199,10 +201,10 @@ def build_training_set(
     for array in (lips, lip_valid, crops):
         array.flush()
 
-    np.save(folder / "speech.npy", mel)
-    np.save(folder / "sync_speech.npy", sync_mel)
+    np.save(files.speech, mel)
+    np.save(files.sync_speech, sync_mel)
     np.savez(
-        folder / "geometry.npz",
+        files.geometry,
         rotations=rotations,
         translations=translations,
         usable=usable,
@@ -233,16 +235,16 @@ def build_training_set(
         "crop_size": list(crop_size),
         "sync_frames": sync_frames,
     }
-    write_json(folder / "trainset.json", meta)
+    write_json(files.meta, meta)
     return load_training_set(folder)
 
 
 def load_training_set(folder: Path) -> TrainingSet:
-    meta_path = folder / "trainset.json"
-    if not meta_path.is_file():
+    files = TrainsetFolder(folder)
+    if not files.is_complete():
         raise InputError(f"{folder} holds no complete training set")
-    meta = json.loads(meta_path.read_text())
-    geo = np.load(folder / "geometry.npz", allow_pickle=False)
+    meta = json.loads(files.meta.read_text())
+    geo = np.load(files.geometry, allow_pickle=False)
     num, den = (int(v) for v in meta["fps"].split("/"))
     cam = meta["camera"]
     return TrainingSet(
@@ -268,10 +270,10 @@ def load_training_set(folder: Path) -> TrainingSet:
         lip_mask_patch=geo["lip_mask_patch"],
         blend_mask_patch=geo["blend_mask_patch"],
         crop_size=(meta["crop_size"][0], meta["crop_size"][1]),
-        lips=np.load(folder / "lips.npy", mmap_mode="r"),
-        lip_valid=np.load(folder / "lip_valid.npy", mmap_mode="r"),
-        crops=np.load(folder / "crops.npy", mmap_mode="r"),
+        lips=np.load(files.lips, mmap_mode="r"),
+        lip_valid=np.load(files.lip_valid, mmap_mode="r"),
+        crops=np.load(files.crops, mmap_mode="r"),
         origins=geo["origins"],
-        speech=np.load(folder / "speech.npy"),
-        sync_speech=np.load(folder / "sync_speech.npy"),
+        speech=np.load(files.speech),
+        sync_speech=np.load(files.sync_speech),
     )

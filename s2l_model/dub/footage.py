@@ -66,7 +66,7 @@ class FootageTracks:
         usable = a["usable"].astype(bool)
         return cls(
             fps=profile.fps,
-            size=(int(profile.manifest["width"]), int(profile.manifest["height"])),
+            size=(profile.manifest.width, profile.manifest.height),
             rotations=np.nan_to_num(a["rotations"]).astype(np.float32),
             translations=np.nan_to_num(a["translations"]).astype(np.float32),
             origins=a["origins"].astype(np.int32),

@@ -27,8 +27,7 @@ from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
-
-CHECKPOINT = "checkpoint.pt"
+from s2l_model.prepare.workfolder import WorkFolder
 
 
 @dataclass
@@ -258,7 +257,7 @@ class Trainer:
         weights_only=True). Written atomically."""
         from s2l_model.media.atomic import atomic_output
 
-        path = self.workdir / CHECKPOINT
+        path = WorkFolder(self.workdir).checkpoint
         state: dict[str, Any] = {
             "preset": self.preset.to_dict(),
             "model": self.model.state_dict(),

@@ -1,7 +1,7 @@
 """Evaluation: the paper's metrics on a prediction against its truth, or on a prediction alone."""
 
 from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, WorstFrame, evaluate_videos
-from s2l_model.evaluate.heldout import FrameRenderer, evaluate_heldout, heldout_range
+from s2l_model.evaluate.heldout import FrameRenderer, evaluate_heldout
 
 __all__ = [
     "EvaluateConfig",
@@ -10,5 +10,4 @@ __all__ = [
     "WorstFrame",
     "evaluate_heldout",
     "evaluate_videos",
-    "heldout_range",
 ]

@@ -1,22 +1,34 @@
 """The held-out protocol: re-render a range of a speaker's own video from its real speech, compare.
 
-The paper trains on the first 90 % of each video and evaluates on the last 10 %. Any renderer that turns
-frame indices plus the speech under them into frames can be measured this way; the profile's renderer
-(``s2l evaluate SPEAKER.prof``) is one. Both sides are written losslessly (FFV1) with the same speech, so
-the comparison sees the renderer's errors and no codec's.
+The paper trains on the first 90 % of each video and evaluates on the last 10 %
+(``s2l_model.dataset.split``). Any renderer that turns frame indices plus the speech under them into frames
+can be measured this way; the profile's renderer (``s2l evaluate SPEAKER.prof``) is one. Both sides are
+written losslessly (FFV1) with the same speech, so the comparison sees the renderer's errors and no codec's.
+A profile's own sync expert adds its scores (``add_expert_scores``); ``evaluation_metrics`` gives the
+figures a profile stores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from s2l_model.errors import InputError
 from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn, evaluate_videos
-from s2l_model.media import Speech, VideoWriter, iter_frames, load_speech, probe_video, seek_seconds
+from s2l_model.evaluate.expert import LABEL, canonical_mouths, expert_sync
+from s2l_model.media import (
+    MediaInfo,
+    Speech,
+    VideoWriter,
+    iter_frames,
+    load_speech,
+    probe_video,
+    seek_seconds,
+)
+from s2l_model.profile.speaker import SpeakerProfile
 
 
 class FrameRenderer(Protocol):
@@ -24,14 +36,6 @@ class FrameRenderer(Protocol):
         """One RGB frame at the source resolution for each index of ``frames`` (in order); ``speech`` is the
         source's speech from the first index's start to the last one's end."""
         ...
-
-
-def heldout_range(n_frames: int, fraction: float) -> range:
-    """The last ``fraction`` of the frames (at least one), as the paper's 90/10 split holds out."""
-    if not 0 < fraction < 1:
-        raise InputError(f"held-out fraction must be between 0 and 1, got {fraction}")
-    count = max(1, round(n_frames * fraction))
-    return range(n_frames - count, n_frames)
 
 
 def evaluate_heldout(
@@ -42,9 +46,13 @@ def evaluate_heldout(
     *,
     config: EvaluateConfig | None = None,
     on_stage: StageFn | None = None,
+    info: MediaInfo | None = None,
 ) -> Evaluation:
-    """Render ``frames`` of ``video`` with ``renderer``, write both sides to ``workdir``, compare them."""
-    info = probe_video(video)
+    """Render ``frames`` of ``video`` with ``renderer``, write both sides to ``workdir``, compare them.
+
+    ``info``: the video's probe, where the caller has it already.
+    """
+    info = info or probe_video(video)
     assert info.video is not None
     v = info.video
     if frames.step != 1 or not frames or frames.start < 0 or frames.stop > v.n_frames:
@@ -71,3 +79,38 @@ def evaluate_heldout(
             if on_stage:
                 on_stage("rendering held-out frames", done, n)
     return evaluate_videos(prediction, truth, config=config, on_stage=on_stage)
+
+
+def add_expert_scores(evaluation: Evaluation, profile: SpeakerProfile, frames: range) -> None:
+    """Score the evaluation's prediction and truth videos (``frames`` of the profile's footage) with the
+    profile's sync expert."""
+    for role, path in (("prediction", evaluation.prediction), ("truth", evaluation.reference)):
+        if path is None:
+            continue
+        mouths = canonical_mouths(profile, zip(frames, iter_frames(path), strict=False))
+        evaluation.sync[f"{role}/{LABEL}"] = expert_sync(
+            profile, mouths, load_speech(path), f"{role}/{LABEL}"
+        )
+
+
+def evaluation_metrics(evaluation: Evaluation) -> dict[str, Any]:
+    """The figures a profile stores of its held-out check: column means and sync scores, rounded (None
+    where a figure is undefined)."""
+    e = evaluation
+    out: dict[str, Any] = {"frames": e.n_frames}
+    for column in (
+        "psnr_mouth",
+        "psnr_frame",
+        "ssim_mouth",
+        "ssim_frame",
+        "stlpips_mouth",
+        "cpbd_mouth",
+        "lmd_px",
+        "lmd_iod",
+    ):
+        value = e.mean(column)
+        out[column] = round(value, 5) if np.isfinite(value) else None
+    for key, score in e.sync.items():
+        out[f"sync/{key}"] = round(score.score, 5) if np.isfinite(score.score) else None
+        out[f"sync_offset/{key}"] = score.offset
+    return out

@@ -21,6 +21,7 @@ from s2l_model.geometry.topology import EYE_CORNERS, NOSE_POINTS, landmark_set
 from s2l_model.media.atomic import write_json, write_png
 from s2l_model.prepare.gamem import roundtrip_error
 from s2l_model.prepare.pipeline import Prepared, frames_at
+from s2l_model.prepare.workfolder import PrepFolder
 from s2l_model.tracking.mesh import FaceBox, MeshTracker
 
 MOTION_SAMPLES = 200
@@ -148,7 +149,7 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
         frames_used=count,
     )
     if pictures:
-        folder = prepared.workdir / "debug"
+        folder = PrepFolder(prepared.workdir).debug
         folder.mkdir(exist_ok=True)
         write_png(folder / "landmarks.png", contact_sheet(overlays))
         write_png(folder / "warped.png", contact_sheet(warped_tiles))
@@ -176,6 +177,6 @@ def inspect(prepared: Prepared, *, pictures: bool = True) -> Inspection:
 
 def debug_files(workdir: Path) -> list[Path]:
     return [
-        workdir / "debug" / name
+        PrepFolder(workdir).debug / name
         for name in ("landmarks.png", "warped.png", "depth.png", "motion.png", "inspection.json")
     ]

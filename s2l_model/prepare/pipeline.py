@@ -9,6 +9,7 @@ Work folder contents (all plain data: .npy/.json/.png, no pickle):
     canonical_depth.npy (H, W) float32 canonical depth (initial value for training)
     face_mask.png, head_mask.png, mouth_mask.png   canonical-space masks (mouth: soft, 0-255)
     geometry.json       camera, canonical choice, mouth box, gaps, focal-length measurement
+The paths are named by ``s2l_model.prepare.workfolder.PrepFolder``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,9 +29,10 @@ from s2l_model.geometry.canonical import CanonicalChoice, choose_canonical, fron
 from s2l_model.geometry.depth import CanonicalDepth, canonical_depth
 from s2l_model.geometry.mouth import MouthBox, lip_indices, mouth_box, soft_mask
 from s2l_model.geometry.topology import landmark_set, mesh_triangles
-from s2l_model.media import iter_frames, probe_video
+from s2l_model.media import MediaInfo, iter_frames, probe_video
 from s2l_model.media.atomic import atomic_output, write_json, write_png
 from s2l_model.prepare.gamem import Geometry
+from s2l_model.prepare.workfolder import PrepFolder
 from s2l_model.tracking.poses import BLOCK_FRAMES
 from s2l_model.tracking.refine import Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
@@ -57,18 +60,21 @@ class Prepared:
     box: MouthBox
     mouth_mask: np.ndarray
     geometry: Geometry
+    summary: dict[str, Any]  # what geometry.json says: camera, canonical choice, mouth box, gaps
 
     def landmarks(self, start: int, stop: int) -> np.ndarray:
         return read_rows(self.tracks.landmarks_path, start, stop)
 
 
-def frames_at(video: str | os.PathLike[str], indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+def frames_at(
+    video: str | os.PathLike[str], indices: Iterable[int], *, info: MediaInfo | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) for the wanted frame indices, in order, decoding the video once as a stream."""
     wanted = sorted(set(int(i) for i in indices))
     if not wanted:
         return
     k = 0
-    for index, frame in enumerate(iter_frames(video, max_frames=wanted[-1] + 1)):
+    for index, frame in enumerate(iter_frames(video, info=info, max_frames=wanted[-1] + 1)):
         if index == wanted[k]:
             yield index, frame
             k += 1
@@ -102,14 +108,17 @@ def prepare_video(
     max_frames: int | None = None,
     canonical_before: float | None = None,
     on_stage: StageFn | None = None,
+    info: MediaInfo | None = None,
 ) -> Prepared:
     """Track the speaker and build the canonical geometry; write everything to ``workdir``.
 
     ``canonical_before``: choose the canonical view among the first fraction of the frames only (the
-    training part: a held-out frame must not leak into the model as its canonical image).
+    training part: a held-out frame must not leak into the model as its canonical image). ``info``: the
+    video's probe, where the caller has it already.
     """
     out = Path(workdir)
-    info = probe_video(video)
+    files = PrepFolder(out)
+    info = info or probe_video(video)
     assert info.video is not None
     if canonical_frame is not None and canonical_frame >= info.video.n_frames:
         raise InputError(f"--canonical-frame {canonical_frame}: the video has {info.video.n_frames} frames")
@@ -146,7 +155,7 @@ def prepare_video(
         candidates &= np.arange(n) < max(1, int(n * canonical_before))
     choice = choose_canonical(frontal, tracks.mouth_open, tracks.sharpness, candidates, canonical_frame)
     c = choice.frame
-    _, image = next(frames_at(video, [c]))
+    _, image = next(frames_at(video, [c], info=info))
 
     # Canonical depth: the canonical frame's own landmark positions, at the posed head model's depths.
     can_lm = read_rows(tracks.landmarks_path, c, c + 1)[0].astype(np.float64)
@@ -174,7 +183,7 @@ def prepare_video(
     mask = soft_mask(box, size)
 
     # Write: arrays, pictures, and the json that explains them.
-    with atomic_output(out / "poses.npz") as tmp:
+    with atomic_output(files.poses) as tmp:
         np.savez(
             tmp,
             rotations=tracks.rotations,
@@ -184,16 +193,16 @@ def prepare_video(
             head_model=tracks.model.points,
             stable=tracks.model.stable,
         )
-    with atomic_output(out / "frames.npz") as tmp:
+    with atomic_output(files.frames) as tmp:
         np.savez(tmp, sharpness=tracks.sharpness, mouth_open=tracks.mouth_open, frontal_deg=frontal)
-    with atomic_output(out / "canonical_depth.npy") as tmp:
+    with atomic_output(files.canonical_depth) as tmp:
         np.save(tmp, depth.depth)
-    write_png(out / "canonical.png", image)
-    write_png(out / "face_mask.png", depth.face_mask.astype(np.uint8) * 255)
-    write_png(out / "head_mask.png", depth.head_mask.astype(np.uint8) * 255)
-    write_png(out / "mouth_mask.png", np.round(mask * 255).astype(np.uint8))
+    write_png(files.canonical_image, image)
+    write_png(files.face_mask, depth.face_mask.astype(np.uint8) * 255)
+    write_png(files.head_mask, depth.head_mask.astype(np.uint8) * 255)
+    write_png(files.mouth_mask, np.round(mask * 255).astype(np.uint8))
     plan = tracks.plan
-    info = {
+    summary = {
         "format_version": FORMAT_VERSION,
         "s2l_version": __version__,
         "video": str(Path(video).resolve()),
@@ -220,7 +229,7 @@ def prepare_video(
         "interpolated": _ranges(plan.interpolated, raw.fps),
         "excluded": _ranges(plan.excluded, raw.fps),
     }
-    write_json(out / "geometry.json", info)  # last: its presence marks a complete work folder
+    write_json(files.geometry, summary)  # last: its presence marks a complete work folder
     return Prepared(
         workdir=out,
         video=Path(video),
@@ -234,4 +243,5 @@ def prepare_video(
         box=box,
         mouth_mask=mask,
         geometry=geometry,
+        summary=summary,
     )
