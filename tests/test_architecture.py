@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "s2l_model"
 
 #: The stages from the bottom up; a package may import from its own layer or any layer before it.
 LAYERS: list[set[str]] = [
-    {"errors", "native", "device", "configs"},  # small shared utilities, no stage
+    {"errors", "native", "device", "configs", "progress"},  # small shared utilities, no stage
     {"media"},
     {"sample"},
     {"geometry"},

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from s2l_model.batch.timeline import Job
+from s2l_model.progress import StageFn
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -26,7 +27,6 @@ EventFn = Callable[[str, dict[str, Any]], None]
 Outcome = R | str
 #: What a timeline's dub job gives: (frames, seconds).
 DubDone = tuple[int, float]
-StageFn = Callable[[str, int, int], None]
 PROGRESS_EVERY_S = 0.5
 
 

@@ -18,7 +18,6 @@ fit in memory; ``trainset.json`` is written last and marks a complete set (``--r
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +43,7 @@ from s2l_model.media import iter_frames, load_speech
 from s2l_model.media.atomic import write_json
 from s2l_model.prepare.pipeline import Prepared
 from s2l_model.prepare.workfolder import TrainsetFolder
+from s2l_model.progress import CountFn as ProgressFn
 
 FORMAT_VERSION = 1
 BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
@@ -51,8 +51,6 @@ BLEND_TOP = 0.25  # … box heights upwards,
 BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)
 PATCH_MARGIN = 0.25  # canonical working patch: the blend box plus this much of its larger side
 MEL_HOP_S = 0.01
-
-ProgressFn = Callable[[int, int], None]
 
 
 def _grow(box: Rect, left: float, right: float, top: float, bottom: float, width: int, height: int) -> Rect:

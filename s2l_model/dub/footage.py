@@ -20,12 +20,11 @@ from s2l_model.geometry.headpose import HeadModel
 from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import probe_video
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.progress import StageFn
 from s2l_model.render.compose import FramePoses
 from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import MAX_GAP_SECONDS, GapPlan, plan_gaps
 from s2l_model.tracking.track import RawTrack, track_video
-
-StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 
 #: What a profile must keep to pose other footage in its canonical space (profiles built before
 #: ``s2l dub --video`` existed lack them).

@@ -29,12 +29,11 @@ from s2l_model.metrics.phones import lip_targets, recognise_phones
 from s2l_model.metrics.stlpips import Backbone, stlpips_distance
 from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync, speech_envelope
 from s2l_model.metrics.syncnet import FACE_SIZE, LseResult, load_syncnet, lse_scores
+from s2l_model.progress import StageFn
 from s2l_model.tracking.mesh import FaceBox
 from s2l_model.tracking.refine import mouth_opening
 from s2l_model.tracking.store import read_rows
 from s2l_model.tracking.track import track_video
-
-StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 
 BATCH = 16  # frames per metric batch
 CPBD_MIN_SIDE = 128  # two CPBD blocks each way, so the mouth CPBD averages over more than one block

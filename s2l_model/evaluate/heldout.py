@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from s2l_model.errors import InputError
-from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn, evaluate_videos
+from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, evaluate_videos
 from s2l_model.evaluate.expert import LABEL, canonical_mouths, expert_sync
 from s2l_model.media import (
     MediaInfo,
@@ -29,6 +29,7 @@ from s2l_model.media import (
     seek_seconds,
 )
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.progress import StageFn
 
 
 class FrameRenderer(Protocol):

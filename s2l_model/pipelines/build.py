@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,9 @@ from s2l_model.prepare.workfolder import WorkFolder
 from s2l_model.profile.container import ProfileContents, write_profile
 from s2l_model.profile.manifest import FOOTAGE, ProfileManifest, SourceRecord, SplitRecord, TrainingRecord
 from s2l_model.profile.speaker import SpeakerProfile, frozen
+from s2l_model.progress import StageFn
 from s2l_model.tracking.store import read_rows
 
-StageFn = Callable[[str, int, int], None]
 MIN_TRAIN_SECONDS = 30.0  # what a build must leave for training at the least
 EVAL_FRAMES_PER_SECOND = 3.0  # a conservative CPU rate for the held-out check, to plan the budget
 WRITE_RESERVE_SECONDS = 20.0  # what writing the profile needs at the most, to plan the budget

@@ -9,10 +9,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from s2l_model.evaluate.compare import EvaluateConfig, Evaluation, StageFn
+from s2l_model.evaluate.compare import EvaluateConfig, Evaluation
 from s2l_model.evaluate.heldout import add_expert_scores, evaluate_heldout
 from s2l_model.media import MediaInfo
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.progress import StageFn
 from s2l_model.render.renderer import ProfileRenderer
 
 

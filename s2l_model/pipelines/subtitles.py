@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s2l_model.batch.jobs import EventQueue, Executor, StageFn, progress_sender
+from s2l_model.batch.jobs import EventQueue, Executor, progress_sender
 from s2l_model.batch.subtitles import Casting, Role, cast_roles, event_problems, read_events, voice_parts
 from s2l_model.dub import DubOptions
 from s2l_model.dub.revoice import Part, revoice
 from s2l_model.errors import InputError, ProcessingError
 from s2l_model.media import probe_video
+from s2l_model.progress import StageFn
 from s2l_model.tts import SpokenLine, resolve_voice, speak_parts
 
 #: What a re-voicing needs, named as ``s2l batch`` takes it.

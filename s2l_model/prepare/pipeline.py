@@ -33,6 +33,7 @@ from s2l_model.media import MediaInfo, iter_frames, probe_video
 from s2l_model.media.atomic import atomic_output, write_json, write_png
 from s2l_model.prepare.gamem import Geometry
 from s2l_model.prepare.workfolder import PrepFolder
+from s2l_model.progress import StageFn
 from s2l_model.tracking.poses import BLOCK_FRAMES
 from s2l_model.tracking.refine import Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
@@ -40,8 +41,6 @@ from s2l_model.tracking.track import track_video
 
 FORMAT_VERSION = 1
 MOUTH_SAMPLES = 500
-
-StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 
 
 @dataclass

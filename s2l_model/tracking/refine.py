@@ -9,7 +9,6 @@ filtered residual.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from s2l_model.geometry.topology import (
     landmark_set,
     stable_indices,
 )
+from s2l_model.progress import CountFn as ProgressFn
 from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import (
     MAX_GAP_SECONDS,
@@ -44,8 +44,6 @@ NOISE_SAMPLES = 200  # triples of consecutive frames used to measure jitter
 FAST_SIGMA_SECONDS = 0.04  # mouth, eyes, jaw residual: bilateral, light
 SLOW_SIGMA_SECONDS = 0.3  # residual of the rest of the face (expression only): local quadratic
 EDGE_JITTERS = 3.0  # bilateral value scale, in measured jitter standard deviations
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass

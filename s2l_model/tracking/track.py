@@ -7,7 +7,6 @@ NaN where the face is not seen). What stays in memory is a few numbers per frame
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -18,13 +17,12 @@ import numpy as np
 from s2l_model.errors import InputError, NoFaceError
 from s2l_model.geometry.topology import N_LANDMARKS
 from s2l_model.media import iter_frames, probe_video
+from s2l_model.progress import CountFn as ProgressFn
 from s2l_model.tracking.mesh import FaceBox, FaceFinder, MeshTracker
 from s2l_model.tracking.store import NpyAppender
 
 SCANS_PER_SECOND = 5.0  # full-frame face search rate while no face is followed
 SHARPNESS_WIDTH = 128  # px: the face is resized to this width before measuring sharpness
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
