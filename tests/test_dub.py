@@ -13,6 +13,7 @@ import pytest
 
 from s2l_model.dub.background import plan_schedule
 from s2l_model.dub.footage import FootageTracks
+from s2l_model.features.speech import array_reader
 from s2l_model.media import (
     Speech,
     VideoWriter,
@@ -23,6 +24,7 @@ from s2l_model.media import (
     write_wav,
 )
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.render.batch import FaceLayer, RenderJob, SpeechFrames, cross_fade, render_frames
 from s2l_model.render.compose import FramePoses, LipCompositor
 from s2l_model.sample import SampleConfig, make_sample_speaker
 from s2l_model.sample.generate import make_sample_speech, read_truth_csv
@@ -149,6 +151,43 @@ def test_lossless_output_keeps_every_pixel_outside_the_blend_region(
     assert abs(muxed.duration - expected / fps) < 0.03
     offset = estimate_offset(original.samples, muxed.samples, 16000)
     assert abs(offset) <= 0.010, f"audio offset {offset * 1000:.1f} ms"
+
+
+def test_render_frames_batches_layers_and_passes_untracked_frames_through(
+    tiny_profile: Path, tmp_path: Path
+) -> None:
+    """The one render loop: frames whose face is not live come back as they were (the same array, no
+    region); a weighted layer is the cross-fade of the full render inside its region; progress comes after
+    each fixed batch; fewer sources give fewer frames."""
+    profile = SpeakerProfile.load(tiny_profile)
+    tracks = FootageTracks.from_profile(profile)
+    n = 12
+    footage = list(iter_frames(profile.extract_footage(tmp_path), max_frames=n))
+    samples = (0.2 * np.random.default_rng(4).standard_normal(n * 16000 // 25)).astype(np.float32)
+    speech = SpeechFrames.gated(array_reader(samples), n, profile.fps, 16000)
+    compositor = LipCompositor.for_profile(profile, tracks.rotations[:n], tracks.translations[:n])
+    live = tracks.usable[:n].copy()
+    live[[1, 6]] = False
+    assert live.sum() >= 6
+
+    def job(weights: np.ndarray | None) -> RenderJob:
+        layer = FaceLayer(compositor, tracks.poses, live, weights)
+        return RenderJob([layer], footage=np.arange(n), speech=speech, batch=5)
+
+    progress: list[tuple[int, int]] = []
+    full = list(
+        render_frames(job(None), footage, on_batch=lambda done, total: progress.append((done, total)))
+    )
+    assert progress == [(5, n), (10, n), (12, n)]
+    half = list(render_frames(job(np.full(n, 0.5, np.float32)), footage))
+    for k in range(n):
+        if not live[k]:
+            assert full[k].frame is footage[k] and not full[k].region.any()
+            continue
+        region = full[k].region
+        assert region.any() and np.array_equal(full[k].frame[~region], footage[k][~region])
+        assert np.array_equal(half[k].frame, cross_fade(footage[k], full[k].frame, region, 0.5))
+    assert len(list(render_frames(job(None), footage[:7]))) == 7
 
 
 def test_background_modes_and_start(tiny_ntsc: Path, tmp_path: Path) -> None:

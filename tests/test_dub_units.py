@@ -148,6 +148,10 @@ def test_streamed_windows_equal_whole_signal_windows(tmp_path: Path) -> None:
     assert track.n_frames(fps) == round(3 * 30000 / 1001)
     on_disk = windows_for_frames(track.read, fps, range(37, 89), MelConfig())
     np.testing.assert_allclose(on_disk, whole[37:89], atol=2e-3)  # 16-bit WAV quantisation
+    # what the renderer hears: the track's own frame count, or the footage's when given
+    heard = track.heard(fps)
+    assert heard.fps == fps and len(heard.activity) == track.n_frames(fps) and heard.activity.max() == 1.0
+    assert len(track.heard(fps, 40).activity) == 40
 
 
 def test_activity_is_zero_in_silence_one_in_speech_with_short_ramps() -> None:

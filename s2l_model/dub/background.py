@@ -206,3 +206,8 @@ class FootageFrames:
                 frame = self._read()
         self._current = (index, frame)
         return frame
+
+    def in_order(self, index: np.ndarray) -> Iterator[np.ndarray]:
+        """Footage frames ``index`` (N,) one after another, each told which comes next."""
+        for k in range(len(index)):
+            yield self.get(int(index[k]), int(index[k + 1]) if k + 1 < len(index) else None)

@@ -1,7 +1,7 @@
 """`dub`: a profile + any speech → a video of the speaker saying it, streamed end to end.
 
     speech file → SpeechTrack (decoded to a scratch file) → log-mel windows + speech activity ─┐
-    footage tracks (the profile's, or --video tracked on the fly) → poses ────────────────────┼→ LipCompositor
+    footage tracks (the profile's, or --video tracked on the fly) → poses ────────────────────┼→ render_frames
     footage → Schedule (loop/pingpong/hold) → FootageFrames (decoded in schedule order) ───────┘       │
     VideoWriter (ffmpeg, atomic) ← composed frames, + the speech file's own audio muxed ←─────────────┘
 
@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from s2l_model.media import (
     probe_video,
 )
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.render.batch import FaceLayer, RenderJob, SpeechFrames, render_frames
 from s2l_model.render.compose import LipCompositor
 
 StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
@@ -109,8 +111,8 @@ def dub(
             raise InputError(
                 f"{speech_path.name} is shorter than one frame ({speech.duration * 1000:.0f} ms)"
             )
-        activity = speech.activity(fps)
-        if activity.max() == 0.0:
+        heard = speech.heard(fps)
+        if heard.activity.max() == 0.0:
             notes.append(
                 f"{speech_path.name} is silent: the mouth stays closed for its {speech.duration:.1f} s"
             )
@@ -133,7 +135,7 @@ def dub(
         )
         if schedule.note:
             notes.append(schedule.note)
-        _render(profile, speech, activity, tracks, schedule, footage, info, output, codec, options, stage)
+        _render(profile, speech, heard, tracks, schedule, footage, info, output, codec, options, stage)
     return DubResult(
         output=output,
         frames=n_out,
@@ -143,7 +145,7 @@ def dub(
         footage_frames=(schedule.first, schedule.last),
         device=str(device),
         wall_seconds=time.monotonic() - started,
-        speaking_share=float((activity > 0.5).mean()),
+        speaking_share=float((heard.activity > 0.5).mean()),
         notes=notes,
     )
 
@@ -184,7 +186,7 @@ def _footage(
 def _render(
     profile: SpeakerProfile,
     speech: SpeechTrack,
-    activity: np.ndarray,
+    heard: SpeechFrames,
     tracks: FootageTracks,
     schedule: Schedule,
     footage: Path,
@@ -194,25 +196,29 @@ def _render(
     options: DubOptions,
     stage: StageFn,
 ) -> None:
-    model = profile.model
-    device = next(model.parameters()).device
-    fps = schedule.out_fps
-    n_out = len(activity)
+    """Compose every output frame over its scheduled footage frame and write them with the speech's audio."""
+    n_out = len(heard.activity)
+    index = schedule.frames(0, n_out)  # the footage frame behind each output frame
     shown = np.arange(schedule.first, schedule.last + 1)
     shown = shown[tracks.usable[shown]]
-    compositor = LipCompositor(
-        model,
+    compositor = LipCompositor.for_profile(
+        profile,
         tracks.rotations[shown],
         tracks.translations[shown],
-        rest_seconds=profile.canonical_seconds,
-        device=device,
+        device=next(profile.model.parameters()).device,
+    )
+    job = RenderJob(
+        layers=[FaceLayer(compositor, tracks.poses, tracks.usable[index])],
+        footage=index,
+        speech=heard,
+        batch=options.batch,
     )
     frames = FootageFrames(footage, tracks.fps, info)
     width, height = tracks.size
     try:
         with VideoWriter(
             output,
-            fps=fps,
+            fps=schedule.out_fps,
             size=(width, height),
             codec=codec,
             crf=options.crf,
@@ -221,28 +227,7 @@ def _render(
             n_frames=n_out,
             overwrite=options.overwrite,
         ) as writer:
-            for lo in range(0, n_out, options.batch):
-                hi = min(n_out, lo + options.batch)
-                index = schedule.frames(lo, min(n_out, hi + 1))
-                sources = [
-                    frames.get(int(index[k]), int(index[k + 1]) if k + 1 < len(index) else None)
-                    for k in range(hi - lo)
-                ]
-                index = index[: hi - lo]
-                live = np.flatnonzero(tracks.usable[index])
-                rendered: dict[int, np.ndarray] = {}
-                if len(live):
-                    out = compositor.render(
-                        [sources[j] for j in live],
-                        tracks.poses(index[live]),
-                        speech.read,
-                        fps,
-                        lo + live,
-                        activity[lo + live],
-                    )
-                    rendered = {int(j): frame for j, (frame, _) in zip(live, out, strict=True)}
-                for j in range(hi - lo):
-                    writer.write(rendered.get(j, sources[j]))
-                stage("dubbing", hi, n_out)
+            for rendered in render_frames(job, frames.in_order(index), on_batch=partial(stage, "dubbing")):
+                writer.write(rendered.frame)
     finally:
         frames.close()

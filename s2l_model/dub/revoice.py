@@ -11,25 +11,25 @@ lossless codec. The output has the footage's length, frame rate and size, and ca
 
 from __future__ import annotations
 
-import itertools
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from s2l_model.device import choose_device
-from s2l_model.dub.footage import FootageTracks, track_footage
+from s2l_model.dub.footage import track_footage
 from s2l_model.dub.pipeline import DubOptions
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
-from s2l_model.features.activity import speech_activity
 from s2l_model.media import VideoWriter, check_output_path, codec_for_path, iter_frames, probe, probe_video
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.render.batch import FaceLayer, RenderJob, render_frames
 from s2l_model.render.compose import LipCompositor
 
 #: Cross-fade between the original and the new lips at each span's start and end (inside the span).
@@ -71,16 +71,6 @@ class Part:
     name: str = ""  # the actor, for messages
 
 
-@dataclass
-class _Actor:
-    """A part made ready to render: its tracks, compositor and per-frame weights."""
-
-    tracks: FootageTracks
-    compositor: LipCompositor
-    weights: np.ndarray  # (N,) new-lip weight, 0 outside the spans
-    live: np.ndarray  # (N,) bool: inside a span and the face tracked
-
-
 def revoice(
     parts: Sequence[Part],
     speech_path: Path,
@@ -120,34 +110,22 @@ def revoice(
                 f"the dub track is {speech.duration:.2f} s, the footage {n / float(fps):.2f} s: the output "
                 "keeps the footage's length (the track is padded with silence or cut)"
             )
-        activity = speech_activity(speech.read, n, fps, speech.sample_rate)
-        actors = [
+        heard = speech.heard(fps, n)
+        layers = [
             _prepare_actor(part, video, n, fps, device, scratch / f"tracking{k}", stage, notes)
             for k, part in enumerate(parts)
         ]
+        # the footage plays frame for frame; the actors' lips are composed one after another
+        job = RenderJob(layers, footage=np.arange(n), speech=heard, batch=options.batch)
         width, height = info.video.width, info.video.height
         decoded = iter_frames(video, info=info)
         with VideoWriter(
             output, fps=fps, size=(width, height), codec=codec, crf=options.crf,
             preset=options.encoder_preset, audio=speech_path, n_frames=n, overwrite=options.overwrite,
         ) as writer:  # fmt: skip
-            for lo in range(0, n, options.batch):
-                sources = list(itertools.islice(decoded, options.batch))
-                for actor in actors:  # one after another: each changes only its own blend region
-                    picks = np.flatnonzero(actor.live[lo : lo + len(sources)])
-                    if not len(picks):
-                        continue
-                    ks = lo + picks
-                    rendered = actor.compositor.render(
-                        [sources[j] for j in picks], actor.tracks.poses(ks), speech.read, fps, ks,
-                        activity[ks],
-                    )  # fmt: skip
-                    for j, (frame, region) in zip(picks, rendered, strict=True):
-                        sources[j] = cross_fade(sources[j], frame, region, float(actor.weights[lo + j]))
-                for frame in sources:
-                    writer.write(frame)
-                stage("re-voicing", lo + len(sources), n)
-    rendered_frames = int(np.logical_or.reduce([a.live for a in actors]).sum())
+            for rendered in render_frames(job, decoded, on_batch=partial(stage, "re-voicing")):
+                writer.write(rendered.frame)
+    rendered_frames = int(np.logical_or.reduce([layer.live for layer in layers]).sum())
     return RevoiceResult(output, n, rendered_frames, time.monotonic() - started, notes)
 
 
@@ -160,8 +138,8 @@ def _prepare_actor(
     workdir: Path,
     stage: StageFn,
     notes: list[str],
-) -> _Actor:
-    """Track ``part``'s face through the footage and set up its compositor."""
+) -> FaceLayer:
+    """Track ``part``'s face through the footage: its new lips, live inside its spans where it is tracked."""
     prefix = f"{part.name}: " if part.name else ""
     profile = SpeakerProfile.load(part.profile, device)
     weights = span_weights(part.spans, n, float(fps))
@@ -185,20 +163,7 @@ def _prepare_actor(
         notes.append(
             f"{prefix}{lost} frames inside the events have no tracked face: they keep the original lips"
         )
-    compositor = LipCompositor(
-        profile.model,
-        tracks.rotations[np.flatnonzero(live)],
-        tracks.translations[np.flatnonzero(live)],
-        rest_seconds=profile.canonical_seconds,
-        device=device,
+    compositor = LipCompositor.for_profile(
+        profile, tracks.rotations[np.flatnonzero(live)], tracks.translations[np.flatnonzero(live)], device
     )
-    return _Actor(tracks, compositor, weights, live)
-
-
-def cross_fade(source: np.ndarray, rendered: np.ndarray, region: np.ndarray, weight: float) -> np.ndarray:
-    """``rendered`` at ``weight`` over ``source`` inside ``region`` (the source elsewhere)."""
-    if weight >= 1.0:
-        return rendered
-    mixed = source.astype(np.float32)
-    mixed[region] += weight * (rendered[region].astype(np.float32) - mixed[region])
-    return np.round(mixed).astype(np.uint8)
+    return FaceLayer(compositor, tracks.poses, live, weights)

@@ -5,7 +5,8 @@ decoded samples go to a raw float32 file in the dub's scratch folder and every c
 windows, the sync expert's windows, the speech-activity gate) reads only the samples its frames need.
 The exact sample count fixes the output's length: round(duration × fps) frames.
 
-Speech activity (silence gives a closed, still mouth) is in ``features.activity``.
+Speech activity (silence gives a closed, still mouth) is in ``features.activity``; ``SpeechTrack.heard``
+hands the renderer the speech with it (``render.batch.SpeechFrames``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from s2l_model.features.activity import speech_activity
 from s2l_model.media import SPEECH_SAMPLE_RATE, decode_speech
+from s2l_model.render.batch import SpeechFrames
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class SpeechTrack:
             out[lo - start : hi - start] = np.fromfile(self.path, dtype="<f4", count=hi - lo, offset=4 * lo)
         return out
 
-    def activity(self, fps: Fraction) -> np.ndarray:
-        """(n_frames,) float32 speech weight in [0, 1]: 0 in silence, 1 in speech, ramps in between."""
-        return speech_activity(self.read, self.n_frames(fps), fps, self.sample_rate)
+    def heard(self, fps: Fraction, n_frames: int | None = None) -> SpeechFrames:
+        """This speech as ``n_frames`` video frames at ``fps`` hear it (default: a video of its own length),
+        with each frame's speech activity."""
+        n = self.n_frames(fps) if n_frames is None else n_frames
+        return SpeechFrames.gated(self.read, n, fps, self.sample_rate)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ import torch
 from s2l_model.features.speech import MelConfig, SampleReader, windows_for_frames
 from s2l_model.geometry.crop import Rect, canonical_to_observed, sample_image
 from s2l_model.models.speaker import SpeakerModel, put_back
+
+if TYPE_CHECKING:
+    from s2l_model.profile.speaker import SpeakerProfile
 
 #: Extra pixels around the projected blend box: covers Blend-Net's receptive field at the region's
 #: feathered edge (a multiple of 4, the U-Net's down-sampling factor).
@@ -83,6 +87,23 @@ class LipCompositor:
             ).astype(np.int64)
             for q in (90, 100)
         ]
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: SpeakerProfile,
+        footage_rotations: np.ndarray,
+        footage_translations: np.ndarray,
+        device: str | torch.device = "cpu",
+    ) -> LipCompositor:
+        """The compositor of ``profile``'s model, resting lips at its canonical frame's time."""
+        return cls(
+            profile.model,
+            footage_rotations,
+            footage_translations,
+            rest_seconds=profile.canonical_seconds,
+            device=device,
+        )
 
     @torch.no_grad()
     def _rest_lips(self, seconds: float) -> torch.Tensor:
