@@ -6,7 +6,6 @@ speaker (``s2l dub --video``) is tracked on the fly and mapped into the profile'
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,7 @@ from s2l_model.geometry.headpose import HeadModel
 from s2l_model.geometry.pose import Pose, relative_poses
 from s2l_model.media import probe_video
 from s2l_model.profile.speaker import SpeakerProfile
-from s2l_model.progress import StageFn
+from s2l_model.progress import CountFn, StageFn
 from s2l_model.render.compose import FramePoses
 from s2l_model.tracking.poses import fit_pose_track, halo_frames, pose_sigma_frames
 from s2l_model.tracking.smooth import MAX_GAP_SECONDS, GapPlan, plan_gaps
@@ -99,7 +98,7 @@ def _absolute_poses(
     camera: PinholeCamera,
     frames: range,
     halo: int,
-    on_progress: Callable[[int, int], None] | None,
+    on_progress: CountFn | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Poses of ``frames`` against the profile's head model and camera, smoothed like the profile's own
     (``fit_pose_track``, as in ``refine_tracks``): (n, 3, 3) rotations and (n, 3) translations, NaN where not
@@ -218,7 +217,7 @@ def track_footage(
         )
     stop = total if max_frames is None else min(total, start_frame + max_frames)
 
-    def stage(name: str) -> Callable[[int, int], None] | None:
+    def stage(name: str) -> CountFn | None:
         return None if on_progress is None else (lambda done, of: on_progress(name, done, of))
 
     workdir.mkdir(parents=True, exist_ok=True)

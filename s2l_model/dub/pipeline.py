@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -37,10 +36,9 @@ from s2l_model.media import (
     probe_video,
 )
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.progress import StageFn
 from s2l_model.render.batch import FaceLayer, RenderJob, SpeechFrames, render_frames
 from s2l_model.render.compose import LipCompositor
-
-StageFn = Callable[[str, int, int], None]  # (stage name, done, total)
 
 
 @dataclass(frozen=True)

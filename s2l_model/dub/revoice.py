@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -29,13 +29,12 @@ from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
 from s2l_model.media import VideoWriter, check_output_path, codec_for_path, iter_frames, probe, probe_video
 from s2l_model.profile.speaker import SpeakerProfile
+from s2l_model.progress import StageFn
 from s2l_model.render.batch import FaceLayer, RenderJob, render_frames
 from s2l_model.render.compose import LipCompositor
 
 #: Cross-fade between the original and the new lips at each span's start and end (inside the span).
 RAMP_S = 0.2
-
-StageFn = Callable[[str, int, int], None]
 
 
 @dataclass

@@ -29,7 +29,7 @@ from s2l_model.metrics.phones import lip_targets, recognise_phones
 from s2l_model.metrics.stlpips import Backbone, stlpips_distance
 from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync, speech_envelope
 from s2l_model.metrics.syncnet import FACE_SIZE, LseResult, load_syncnet, lse_scores
-from s2l_model.progress import StageFn
+from s2l_model.progress import CountFn, StageFn
 from s2l_model.tracking.mesh import FaceBox
 from s2l_model.tracking.refine import mouth_opening
 from s2l_model.tracking.store import read_rows
@@ -93,7 +93,7 @@ class Evaluation:
         return 0 if values is None else int(np.isfinite(values).sum())
 
 
-def _landmarks(video: Path, workdir: Path, n_frames: int, on_progress: Callable[[int, int], None] | None):
+def _landmarks(video: Path, workdir: Path, n_frames: int, on_progress: CountFn | None):
     """(n, 478, 3) raw face-mesh landmarks, NaN where no face (all NaN when the video has none)."""
     try:
         track = track_video(video, workdir, max_frames=n_frames, on_progress=on_progress)
@@ -181,7 +181,7 @@ def evaluate_videos(
         raise InputError(f"{prediction.name} has no frames to evaluate")
     fps = float(pv.fps)
 
-    def progress(stage: str) -> Callable[[int, int], None] | None:
+    def progress(stage: str) -> CountFn | None:
         return None if on_stage is None else (lambda done, total: on_stage(stage, done, total))
 
     with tempfile.TemporaryDirectory(prefix="s2l-eval-") as tmp:
@@ -421,7 +421,7 @@ def _frame_pass(
     regions: MouthRegions,
     landmarks: dict[str, np.ndarray],
     config: EvaluateConfig,
-    progress: Callable[[str], Callable[[int, int], None] | None],
+    progress: Callable[[str], CountFn | None],
 ) -> _FramePass:
     """Every per-frame image figure in one decode of each video: each batch goes through running tallies."""
     has_ref = reference is not None

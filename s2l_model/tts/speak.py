@@ -20,6 +20,7 @@ import soundfile as sf
 
 from s2l_model.errors import InputError
 from s2l_model.media.atomic import atomic_output, check_output_path
+from s2l_model.progress import CountFn
 from s2l_model.tts.voices import resolve_voice
 
 # Speech for one line: (text, rate) -> mono float32 at the output rate, leading/trailing silence removed.
@@ -97,7 +98,7 @@ def speak_lines(
     output: Path,
     *,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: CountFn | None = None,
     min_rate: float = 1.0,
     max_rate: float = FASTEST_RATE,
     threads: int | None = None,
@@ -171,7 +172,7 @@ def speak_parts(
     output: Path,
     *,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: CountFn | None = None,
     threads: int | None = None,
 ) -> list[TtsResult]:
     """Several speakers' lines, each ``(voice, lines)``, into one track of ``duration`` seconds at ``output``.
