@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/roundtrip.py
 
-The same checks run as assertions in tests/test_media_roundtrip.py; this prints the measured values.
+The same checks run as assertions in tests/media/test_media_roundtrip.py; this prints the measured values.
 """
 
 from __future__ import annotations

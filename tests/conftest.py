@@ -122,7 +122,7 @@ heldout_every_seconds = 0.0
 
 def build_profile_cli(video: Path, folder: Path, preset: str, *extra: str) -> Path:
     """``s2l profile build`` in a subprocess (``preset``: a preset name or TOML text); the profile's path."""
-    from tests.test_cli import run_s2l
+    from tests.support import run_s2l
 
     if "\n" in preset:
         (folder / "preset.toml").write_text(preset)

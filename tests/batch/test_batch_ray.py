@@ -16,8 +16,8 @@ from s2l_model.errors import InputError
 from s2l_model.media import iter_frames, probe_video
 from s2l_model.pipelines.subtitles import SubtitleOptions, revoice_subtitles
 from s2l_model.sample import SampleOutputs
-from tests.test_batch import write_csv
-from tests.test_cli import run_s2l
+from tests.batch.test_batch import write_csv
+from tests.support import run_s2l
 
 
 def test_task_resources_follow_the_cluster() -> None:

@@ -15,7 +15,7 @@ from s2l_model.prepare.workfolder import WorkFolder
 from s2l_model.profile.container import read_manifest, read_profile
 from s2l_model.profile.manifest import ProfileManifest, read_speaker_manifest
 from tests.conftest import TINY_PRESET as TINY
-from tests.test_cli import assert_one_line_error, run_s2l
+from tests.support import assert_one_line_error, run_s2l
 
 
 @pytest.fixture(scope="module")

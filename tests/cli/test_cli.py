@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,20 +10,7 @@ import pytest
 
 from s2l_model.media import probe_video
 from s2l_model.sample import synthesize_speech
-
-
-def run_s2l(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
-    )
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr and needle in lines[0]
-    assert lines[0].startswith("s2l: error:")
+from tests.support import assert_one_line_error, run_s2l
 
 
 @pytest.fixture(scope="module")

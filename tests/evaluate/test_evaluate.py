@@ -19,7 +19,7 @@ from s2l_model.metrics.sync import envelope_sync, phone_sync
 from s2l_model.tracking.refine import mouth_opening
 from s2l_model.tracking.track import track_video
 from tests.conftest import shared_file
-from tests.test_cli import assert_one_line_error, run_s2l
+from tests.support import assert_one_line_error, run_s2l
 
 
 def test_dev_clip_against_itself(cnn_anchor):

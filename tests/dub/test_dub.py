@@ -32,7 +32,7 @@ from s2l_model.tracking.refine import mouth_opening
 from s2l_model.tracking.store import read_rows
 from s2l_model.tracking.track import track_video
 from tests.conftest import TINY_PRESET, build_profile_cli
-from tests.test_cli import assert_one_line_error, run_s2l
+from tests.support import assert_one_line_error, run_s2l
 
 NTSC = Fraction(30000, 1001)
 

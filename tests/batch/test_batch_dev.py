@@ -17,7 +17,7 @@ import pytest
 
 from s2l_model.media import VideoWriter, iter_frames, load_speech, probe_video
 from tests.conftest import TINY_PRESET, build_profile_cli, shared_file
-from tests.test_cli import run_s2l
+from tests.support import run_s2l
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.sample import SampleOutputs
 from s2l_model.tracking import poses
 from tests.conftest import pattern_frame
-from tests.test_cli import run_s2l
-from tests.test_profile_build import TINY
+from tests.pipelines.test_profile_build import TINY
+from tests.support import run_s2l
 
 # Tracking the profile's own video repeats the profile's own computation (same raw landmarks, same head
 # model, camera and filter), so the poses agree to float32 rounding: measured 2e-7 degrees, 7e-5 in

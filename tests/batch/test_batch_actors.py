@@ -13,7 +13,7 @@ from s2l_model.batch.subtitles import Casting, SubtitleEvent, cast_roles, voice_
 from s2l_model.media import VideoWriter, iter_frames, probe_video
 from s2l_model.sample import SampleConfig, make_sample_speaker
 from tests.conftest import TINY_PRESET, build_profile_cli
-from tests.test_cli import run_s2l
+from tests.support import run_s2l
 
 ASS_HEADER = """[Script Info]
 ScriptType: v4.00+

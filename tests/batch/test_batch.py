@@ -22,8 +22,8 @@ from s2l_model.batch.timeline import Job, Problem, read_timeline
 from s2l_model.errors import InputError
 from s2l_model.media import Speech, iter_frames, probe_video, write_wav
 from s2l_model.sample.generate import make_sample_speech, read_truth_csv
-from tests.test_cli import run_s2l
-from tests.test_dub import mouth_openings
+from tests.dub.test_dub import mouth_openings
+from tests.support import run_s2l
 
 
 def write_csv(folder: Path, rows: list[str], name: str = "jobs.csv") -> Path:

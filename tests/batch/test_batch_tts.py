@@ -12,7 +12,7 @@ import pytest
 
 from s2l_model.media import iter_frames, load_speech, probe_video
 from s2l_model.sample import SampleOutputs
-from tests.test_cli import run_s2l
+from tests.support import run_s2l
 
 VOICE = "en_US-joe-medium"
 EVENTS = [(1.0, 3.5, "Good evening, and welcome."), (5.0, 7.5, "Here is the weather for tonight.")]
