@@ -43,10 +43,10 @@ class LipFieldConfig:
     mlp_depth: int = 4
     mlp_width: int = 128
     audio_dim: int = 64
-    expert_speech: bool = True  # the condition also holds the sync expert's speech embedding (sync_dim)
-    sync_dim: int = 64
+    expert_speech: bool = True  # the condition also holds the (frozen) sync expert's speech embedding
+    sync_dim: int = 64  # the size of that embedding
     use_time: bool = True
-    time_frequencies: int = 6
+    time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
 
 
 class MelNorm(nn.Module):

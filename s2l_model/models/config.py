@@ -16,23 +16,12 @@ from s2l_model.fields.lip import LipFieldConfig
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    """Sizes of the networks (stored in the profile: the renderer rebuilds the same networks)."""
+class ModelConfig(LipFieldConfig):
+    """Sizes of the networks (stored in the profile: the renderer rebuilds the same networks): the lip
+    field's (inherited, see ``LipFieldConfig``) and those of the training size, Blend-Net and sync expert."""
 
     lip_width: int = 64  # training width (px) of the canonical lip image; height keeps the box's aspect
-    encoding: str = "frequency"  # coordinate encoding: "frequency" (NeRF-style) or "grid" (multi-resolution)
-    base_image: bool = True  # F = learned full-resolution base image (starts as the canonical lips) + MLP
-    frequencies: int = 8  # frequency encoding: sin/cos at 2^0 … 2^(k-1) times pi
-    grid_levels: int = 4  # grid encoding: levels from 8 cells up, doubling
-    grid_features: int = 4
-    mlp_depth: int = 4
-    mlp_width: int = 128
-    audio_dim: int = 64
-    expert_speech: bool = True  # F also gets the (frozen) sync expert's speech embedding of the frame
-    use_time: bool = True
-    time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
     blend_channels: int = 16
-    sync_dim: int = 64
     sync_width: int = 48  # the sync expert's mouth image, grey, px
     sync_frames: int = 5  # mouth images per sync window (0.2 s at 25 fps)
 
@@ -46,5 +35,4 @@ class ModelConfig:
 
     def lip_field(self) -> LipFieldConfig:
         """The lip field's part of the sizes."""
-        names = {f.name for f in dataclasses.fields(LipFieldConfig)}
-        return LipFieldConfig(**{k: v for k, v in self.to_dict().items() if k in names})
+        return LipFieldConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(LipFieldConfig)})
