@@ -130,7 +130,7 @@ def build_training_set(
     tracks = prepared.tracks
     n, width, height = tracks.n_frames, prepared.width, prepared.height
     camera = prepared.geometry.camera
-    speech = load_speech(prepared.video)
+    speech = load_speech(prepared.video, info=prepared.info)
     mel = speech_windows(speech, prepared.fps, n)
     sync_mel = speech_windows(speech, prepared.fps, n, sync_mel_config(prepared.fps, sync_frames))
     # NaN on the frames without a pose (``Tracks``), which are never used.
@@ -178,7 +178,7 @@ def build_training_set(
     lip_pixels = pixel_centres(lip_box, box.width, box.height)[None]  # (1, h, w, 2)
     lip_depth = torch.from_numpy(depth_full[lip_box.slices].astype(np.float32))[None]
     frame_rect = Rect(0, 0, width, height)
-    for f, frame in enumerate(iter_frames(prepared.video, max_frames=n)):
+    for f, frame in enumerate(iter_frames(prepared.video, info=prepared.info, max_frames=n)):
         if on_progress is not None:
             on_progress(f + 1, n)
         if not usable[f]:

@@ -60,7 +60,7 @@ def evaluate_heldout(
         raise InputError(f"held-out frames {frames.start}-{frames.stop - 1} are not inside {video.name}")
     fps = v.fps
     start_s, stop_s = frames.start / fps, frames.stop / fps
-    full = load_speech(video)
+    full = load_speech(video, info=info)
     rate = full.sample_rate
     speech = Speech(full.samples[round(start_s * rate) : round(stop_s * rate)], rate)
     truth, prediction = workdir / "truth.mkv", workdir / "prediction.mkv"

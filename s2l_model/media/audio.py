@@ -19,7 +19,7 @@ import soundfile as sf
 from s2l_model.errors import InputError
 from s2l_model.media.atomic import atomic_output
 from s2l_model.media.ffmpeg import GLOBAL_ARGS, ffmpeg_exe, last_error_line
-from s2l_model.media.probe import probe
+from s2l_model.media.probe import MediaInfo, probe
 
 #: The sample rate of every speech signal inside s2l (features, sync expert, metrics).
 SPEECH_SAMPLE_RATE = 16_000
@@ -46,9 +46,13 @@ def load_speech(
     sample_rate: int = SPEECH_SAMPLE_RATE,
     stream: int = 0,
     max_seconds: float | None = None,
+    info: MediaInfo | None = None,
 ) -> Speech:
-    """Decode audio stream ``stream`` of ``path`` (audio file or video) to float32 mono at ``sample_rate``."""
-    chunks = list(decode_speech(path, sample_rate=sample_rate, stream=stream, max_seconds=max_seconds))
+    """Decode audio stream ``stream`` of ``path`` (audio file or video) to float32 mono at ``sample_rate``
+    (``info``: the file's probe, if the caller has it)."""
+    chunks = list(
+        decode_speech(path, sample_rate=sample_rate, stream=stream, max_seconds=max_seconds, info=info)
+    )
     return Speech(samples=np.concatenate(chunks), sample_rate=sample_rate)
 
 
@@ -59,11 +63,12 @@ def decode_speech(
     stream: int = 0,
     max_seconds: float | None = None,
     chunk_seconds: float = 10.0,
+    info: MediaInfo | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode audio stream ``stream`` of ``path`` as float32 mono chunks at ``sample_rate``, one chunk in
     memory at a time (hours of speech stream through). Raises ``InputError`` for a missing track, a decode
     failure or a track without samples."""
-    info = probe(path)
+    info = info or probe(path)
     if not info.audio:
         raise InputError(f"no audio track in {info.path}")
     if stream >= len(info.audio):

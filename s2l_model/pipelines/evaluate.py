@@ -33,7 +33,7 @@ def evaluate_profile_heldout(
     ``info``: the footage's probe, where the caller has it already.
     """
     frames = profile.heldout
-    renderer = ProfileRenderer(profile, footage, device=config.device)
+    renderer = ProfileRenderer(profile, footage, device=config.device, info=info)
     with tempfile.TemporaryDirectory(prefix="heldout-", dir=scratch) as tmp:
         evaluation = evaluate_heldout(
             footage, frames, renderer, Path(tmp), config=config, on_stage=on_stage, info=info

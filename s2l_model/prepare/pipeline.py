@@ -15,7 +15,7 @@ The paths are named by ``s2l_model.prepare.workfolder.PrepFolder``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +33,7 @@ from s2l_model.media import MediaInfo, iter_frames, probe_video
 from s2l_model.media.atomic import atomic_output, write_json, write_png
 from s2l_model.prepare.gamem import Geometry
 from s2l_model.prepare.workfolder import PrepFolder
-from s2l_model.progress import StageFn
+from s2l_model.progress import CountFn, StageFn
 from s2l_model.tracking.poses import BLOCK_FRAMES
 from s2l_model.tracking.refine import Tracks, refine_tracks
 from s2l_model.tracking.store import read_rows
@@ -60,6 +60,7 @@ class Prepared:
     mouth_mask: np.ndarray
     geometry: Geometry
     summary: dict[str, Any]  # what geometry.json says: camera, canonical choice, mouth box, gaps
+    info: MediaInfo  # the video's probe, so that later stages decode it without probing again
 
     def landmarks(self, start: int, stop: int) -> np.ndarray:
         return read_rows(self.tracks.landmarks_path, start, stop)
@@ -123,11 +124,16 @@ def prepare_video(
         raise InputError(f"--canonical-frame {canonical_frame}: the video has {info.video.n_frames} frames")
     out.mkdir(parents=True, exist_ok=True)
 
-    def progress(stage: str) -> Callable[[int, int], None] | None:
+    def progress(stage: str) -> CountFn | None:
         return None if on_stage is None else (lambda done, total: on_stage(stage, done, total))
 
     raw = track_video(
-        video, out, face_number=face_number, max_frames=max_frames, on_progress=progress("tracking")
+        video,
+        out,
+        face_number=face_number,
+        max_frames=max_frames,
+        on_progress=progress("tracking"),
+        info=info,
     )
     tracks = refine_tracks(raw, out, on_progress=progress("filtering"))
     n = tracks.n_frames
@@ -243,4 +249,5 @@ def prepare_video(
         mouth_mask=mask,
         geometry=geometry,
         summary=summary,
+        info=info,
     )

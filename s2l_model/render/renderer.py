@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from s2l_model.features.speech import array_reader
-from s2l_model.media import Speech, iter_frames, seek_seconds
+from s2l_model.media import MediaInfo, Speech, iter_frames, seek_seconds
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.render.batch import FaceLayer, RenderJob, SpeechFrames, render_frames
 from s2l_model.render.compose import FramePoses, LipCompositor
@@ -23,9 +23,16 @@ class ProfileRenderer:
     """Renders footage frames of a profile with any speech (a ``FrameRenderer`` for ``evaluate``)."""
 
     def __init__(
-        self, profile: SpeakerProfile, footage: Path, *, device: str = "cpu", batch: int = 8
+        self,
+        profile: SpeakerProfile,
+        footage: Path,
+        *,
+        device: str = "cpu",
+        batch: int = 8,
+        info: MediaInfo | None = None,
     ) -> None:
-        self.profile, self.footage, self.batch = profile, footage, batch
+        """``info``: the footage's probe, if the caller has it (decoding then does not probe again)."""
+        self.profile, self.footage, self.batch, self.info = profile, footage, batch, info
         a = profile.arrays
         self.usable = a["usable"].astype(bool)
         self.rotations = np.nan_to_num(a["rotations"]).astype(np.float32)
@@ -68,6 +75,6 @@ class ProfileRenderer:
             speech=SpeechFrames.gated(array_reader(speech.samples), n, fps, speech.sample_rate),
             batch=self.batch,
         )
-        decoded = iter_frames(self.footage, start=seek_seconds(start, fps), max_frames=n)
+        decoded = iter_frames(self.footage, info=self.info, start=seek_seconds(start, fps), max_frames=n)
         for rendered in render_frames(job, decoded):
             yield rendered.frame, rendered.region

@@ -16,7 +16,7 @@ import numpy as np
 
 from s2l_model.errors import InputError, NoFaceError
 from s2l_model.geometry.topology import N_LANDMARKS
-from s2l_model.media import iter_frames, probe_video
+from s2l_model.media import MediaInfo, iter_frames, probe_video
 from s2l_model.progress import CountFn as ProgressFn
 from s2l_model.tracking.mesh import FaceBox, FaceFinder, MeshTracker
 from s2l_model.tracking.store import NpyAppender
@@ -94,13 +94,15 @@ def track_video(
     face_number: int | None = None,
     max_frames: int | None = None,
     on_progress: ProgressFn | None = None,
+    info: MediaInfo | None = None,
 ) -> RawTrack:
     """Track one face through ``video``; write ``out_dir/landmarks_raw.npy`` (N, 478, 3) float32 pixels.
 
     x, y are frame pixels; z is mediapipe's relative depth in the same pixel units (smaller = nearer).
-    Raises InputError when no face is found anywhere in the video.
+    Raises InputError when no face is found anywhere in the video. ``info``: the video's probe, if the
+    caller has it.
     """
-    info = probe_video(video)
+    info = info or probe_video(video)
     assert info.video is not None
     width, height, fps = info.video.width, info.video.height, info.video.fps
     total = info.video.n_frames if max_frames is None else min(info.video.n_frames, max_frames)

@@ -171,3 +171,23 @@ def test_interrupted_build_resumes_from_its_checkpoint(
     # without an interrupted build, --resume says so
     other = tmp_path / "none"
     assert main([*args[:-3], "--workdir", str(other), "--resume"]) == 2
+
+
+def test_a_build_probes_its_video_once(
+    sample_speaker, tiny_preset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prepare, the training set, tracking and the held-out check reuse the build's one probe."""
+    import av
+
+    from s2l_model.pipelines.build import BuildOptions, build_profile
+
+    real_open = av.open
+    opened: list[str] = []
+
+    def counting_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", counting_open)
+    build_profile(sample_speaker.video, tmp_path / "once.prof", BuildOptions(preset=str(tiny_preset)))
+    assert opened.count(str(sample_speaker.video)) == 1, opened
