@@ -3,13 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # torch is pinned on every pip line: a free resolution pulls a newer torch plus gigabytes of CUDA packages.
+# --no-compile: Python compiles what it imports on first use; byte-compiling all of torch & co. up front
+# cost minutes of every fresh install (CI included).
 TORCH  := torch==2.13.0
 
 .PHONY: install demo test lint bench clean
 
 $(BIN)/s2l: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)" -e ".[dev,ray,tts]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile "$(TORCH)" -e ".[dev,ray,tts]"
 	touch $@
 
 install: $(BIN)/s2l
