@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from s2l_cli import batch_cmd, dub_cmd, evaluate_cmd, media_cmd, profile_cmd, sample_cmd
-from s2l_cli.report import emit
+from s2l_cli.report import discard_progress, emit, keep_progress
 from s2l_model import __version__
 from s2l_model.errors import S2LError
 
@@ -56,6 +56,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fail(message: str, code: int, json_mode: bool) -> int:
+    discard_progress()  # no finished bar stays above the error line
     if json_mode:
         emit("error", message=message, exit_code=code)
     print(f"s2l: error: {message}", file=sys.stderr)
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
         return _fail(message.replace("\n", " "), EXIT_FAILED, json_mode)
+    finally:
+        keep_progress()  # a command that printed no result still ends its display (after _fail's discard)
     if result == EXIT_INTERRUPTED:
         return _fail("interrupted", EXIT_INTERRUPTED, json_mode)
     return int(result) if isinstance(result, int) else EXIT_OK

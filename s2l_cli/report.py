@@ -15,6 +15,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -28,6 +29,63 @@ def emit(event: str, **fields: Any) -> None:
     """One JSON-lines event on stdout."""
     sys.stdout.write(json.dumps({"event": event, **fields}, default=str) + "\n")
     sys.stdout.flush()
+
+
+class _Board:
+    """The one live progress display of a command: every stage's bar is a task on it.
+
+    Bars stay on screen while the command runs (so a user sees what was done) and are kept when it succeeds
+    (``keep``, called when the result is printed), but all of them are erased when it fails (``discard``,
+    called by the app before it prints the error): an error is then the one line left, never the last line
+    under a stack of finished bars."""
+
+    COLUMNS = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+
+    def add(self, name: str, total: int | None) -> TaskID:
+        if self.progress is None:
+            self.progress = Progress(*self.COLUMNS, console=stderr, transient=False)
+            self.progress.start()
+        return self.progress.add_task(name, total=total)
+
+    def update(self, task: TaskID, **fields: Any) -> None:
+        assert self.progress is not None
+        self.progress.update(task, **fields)
+
+    def keep(self) -> None:
+        """Stop the display, leaving the bars as they are."""
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def discard(self) -> None:
+        """Stop the display and erase every bar (a file or pipe receives none of them)."""
+        if self.progress is not None:
+            self.progress.live.transient = True
+            self.progress.stop()
+            self.progress = None
+
+
+_board = _Board()
+
+
+def discard_progress() -> None:
+    """Erase every progress bar the command drew: it failed, and its error must be the only line left."""
+    _board.discard()
+
+
+def keep_progress() -> None:
+    """Stop the progress display, keeping its finished bars above what comes next."""
+    _board.keep()
 
 
 class Reporter:
@@ -50,42 +108,27 @@ class Reporter:
 
             yield update
             return
-        columns = (
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
         # The bar appears on the first update, so a job that fails its checks draws no empty bar.
-        progress: Progress | None = None
-        task = None
+        task: TaskID | None = None
 
         def update(done: int, total_now: int | None = total, **extra: Any) -> None:
-            nonlocal progress, task
-            if progress is None:
-                progress = Progress(*columns, console=stderr, transient=False)
-                progress.start()
-                task = progress.add_task(name, total=total_now)
+            nonlocal task
+            if task is None:
+                task = _board.add(name, total_now)
             # extra figures (a loss, a held-out PSNR) ride along in the bar's description
             label = " ".join([name, *(f"{k} {v}" for k, v in extra.items())])
-            progress.update(task, completed=done, total=total_now, description=label)
+            _board.update(task, completed=done, total=total_now, description=label)
 
         try:
             yield update
         except BaseException:
-            if progress is not None:  # a failed stage leaves only its one-line error behind
-                progress.live.transient = True
-                progress.stop()
+            _board.discard()  # a failed stage leaves only its one-line error behind
             raise
-        if progress is not None:
-            progress.stop()
 
     @contextmanager
     def stages(self) -> Iterator[Callable[..., None]]:
-        """A library ``on_stage(name, done, total)`` callback: one bar per stage, each closed when the next
-        one starts (and all of them when the block ends)."""
+        """A library ``on_stage(name, done, total)`` callback: one bar per stage, a new one each time the
+        stage changes (the earlier ones stay, finished, until the command ends)."""
         with contextlib.ExitStack() as stack:
             current: dict[str, Any] = {"name": None, "update": None}
 
@@ -102,4 +145,5 @@ class Reporter:
         if self.json_mode:
             emit("result", **fields)
         else:
+            keep_progress()
             stderr.print(message)

@@ -34,7 +34,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,7 +266,8 @@ def _encode_png(name: str, image: np.ndarray) -> bytes:
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The stored manifest, after the format and member-list checks but without reading any member.
 
-    Cheap whatever the profile's size: for ``s2l profile info``. Member hashes are not checked here.
+    Cheap whatever the profile's size. Member hashes are not checked here: ``verify_profile`` does that
+    (``s2l profile info`` and ``s2l profile verify`` call both).
     """
     with _open_profile(path) as op:
         return op.manifest
@@ -296,6 +297,52 @@ def read_profile(path: str | os.PathLike[str], *, load_files: bool = False) -> P
             elif section == "images":
                 contents.images[item] = _decode_png(op.label, name, data)
         return contents
+
+
+@dataclass(frozen=True)
+class ProfileCheck:
+    """What ``verify_profile`` found: every member with its size, and the one-line problem of each damaged
+    member (an empty ``damaged`` means every byte matches the manifest's sha256)."""
+
+    path: Path
+    members: dict[str, int]  # name -> bytes
+    damaged: dict[str, str]  # name -> what is wrong with it
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    @property
+    def checked_bytes(self) -> int:
+        return sum(self.members.values())
+
+
+def verify_profile(
+    path: str | os.PathLike[str], on_bytes: Callable[[int, int], None] | None = None
+) -> ProfileCheck:
+    """Check every member of a profile against its sha256 and size, footage included (streamed).
+
+    Unlike ``read_profile`` it does not stop at the first damaged member: a user checking a profile they
+    were sent learns every member that was altered. The container checks that need no member data (zip
+    directory, manifest, member list, pickles) still raise ``InputError`` at once. ``on_bytes(done, total)``
+    reports progress in bytes."""
+    with _open_profile(path) as op:
+        total = sum(entry.size for entry in op.members.values())
+        done = 0
+        damaged: dict[str, str] = {}
+        for name in sorted(op.members):
+            try:
+                for chunk in _verified_chunks(op, name):
+                    done += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(done, total)
+            except InputError as exc:
+                damaged[name] = str(exc).removeprefix(f"{op.label}: ")
+        if on_bytes is not None:
+            on_bytes(total, total)
+        return ProfileCheck(
+            path=Path(path), members={n: e.size for n, e in op.members.items()}, damaged=damaged
+        )
 
 
 def extract_file(path: str | os.PathLike[str], name: str, dest: str | os.PathLike[str]) -> Path:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -138,3 +140,26 @@ def test_sample_speech_never_overwrites_its_truth_without_force(tmp_path):
     assert truth.read_text() == "someone else's truth\n" and not wav.exists()
     assert run_s2l("sample", "speech", "-o", str(wav), "--seconds", "2", "--force").returncode == 0
     assert wav.exists() and truth.read_text().startswith("frame,")
+
+
+def test_no_finished_bar_stays_above_an_error(tmp_path: Path) -> None:
+    """A command whose first stage finished and whose second failed prints the error line only."""
+    script = tmp_path / "two_stages.py"
+    script.write_text(
+        "import sys\n"
+        "from s2l_cli.app import app, main\n"
+        "from s2l_cli.report import Reporter\n"
+        "from s2l_model.errors import InputError\n"
+        "@app.command('two-stages')\n"
+        "def two_stages() -> None:\n"
+        "    with Reporter(False).stages() as on_stage:\n"
+        "        for k in range(1, 4):\n"
+        "            on_stage('first', k, 3)\n"
+        "        on_stage('second', 1, 5)\n"
+        "    with Reporter(False).stage('third', 2) as update:\n"
+        "        update(1)\n"
+        "    raise InputError('the second stage found a problem')\n"
+        "sys.exit(main(['two-stages']))\n"
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(proc, "the second stage found a problem")
