@@ -142,4 +142,4 @@ def _parse(name: str, text: str) -> TimeSpec:
     try:
         return parse_time(text)
     except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+        raise InputError(f"{name} {exc}") from None

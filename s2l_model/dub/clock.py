@@ -51,5 +51,5 @@ def resolve_times(times: Mapping[str, TimeSpec], profile_path: Path, video: Path
         try:
             resolved[name] = resolve_seconds(spec, clock)
         except InputError as exc:
-            raise InputError(f"{name}: {exc}") from None
+            raise InputError(f"{name} {exc}") from None
     return resolved

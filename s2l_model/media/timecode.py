@@ -105,6 +105,8 @@ def _syntax_error(text: str, reason: str = "") -> InputError:
 def parse_time(text: str) -> TimeSpec:
     """``text`` as a ``TimeSpec`` (syntax only: frame numbers are checked against a frame rate later)."""
     value = text.strip()
+    if value.startswith("-"):
+        raise _syntax_error(text, "a time into the footage cannot be negative")
     if _SECONDS.fullmatch(value):
         return TimeSpec(text=value, offset=Fraction(value))
     if match := _CLOCK.fullmatch(value):
