@@ -50,6 +50,7 @@ def dub_cmd(
         str | None,
         typer.Option(
             "--start",
+            metavar="TIME",
             help="Where in the footage the background starts: seconds (12.5), HH:MM:SS.mmm (00:00:12.5), "
             "MM:SS.mmm (00:12.5), SMPTE timecode HH:MM:SS:FF (01:00:12:05, counted from the footage's source "
             "timecode when it has one) or drop-frame HH:MM:SS;FF (01:00:12;05). Default: its first frame.",
@@ -59,6 +60,7 @@ def dub_cmd(
         str | None,
         typer.Option(
             "--end",
+            metavar="TIME",
             help="Where in the footage the background stops (it loops or turns before): the same forms as "
             "--start.",
         ),
