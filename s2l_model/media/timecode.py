@@ -31,8 +31,9 @@ ACCEPTED = (
     "SMPTE timecode HH:MM:SS:FF 00:01:12:05, drop-frame HH:MM:SS;FF 00:01:12;05"
 )
 
-_SECONDS = re.compile(r"(\d+(?:\.\d*)?|\.\d+)")
-_CLOCK = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)")
+# Up to 9 digits of seconds (31 years) or 6 of hours: longer is a typo, and would overflow a float.
+_SECONDS = re.compile(r"(\d{1,9}(?:\.\d*)?|\.\d+)")
+_CLOCK = re.compile(r"(?:(\d{1,6}):)?(\d{1,7}):(\d{1,2}(?:\.\d+)?)")
 _SMPTE = re.compile(r"(\d{1,2})([:;])(\d{1,2})([:;])(\d{1,2})([:;])(\d{1,3})")
 
 #: Frame numbers dropped each minute (except every tenth) by drop-frame timecode, per frame rate.

@@ -42,6 +42,7 @@ FILM = Fraction(24000, 1001)
         ("01:00:00.000", NTSC, 107892),  # an hour of wall clock is where drop-frame 01:00:00;00 lands
         ("01:12.5", Fraction(25), 1813),
         ("90:00", Fraction(25), 135000),  # MM:SS may run past 59 minutes
+        ("120:00.5", Fraction(25), 180013),
     ],
 )
 def test_hand_checked_frames(text: str, fps: Fraction, frame: int) -> None:
@@ -81,7 +82,7 @@ def test_drop_frame_only_at_ntsc_rates_and_frames_below_the_nominal_rate() -> No
 @pytest.mark.parametrize(
     "text",
     ["", "abc", "-1", "1e3", "inf", "12,5", "00:00:61:00", "00:60:00", "24:00:00:00", "00;00:01;00",
-     "00:00:01.12.5", "1:2:3:4:5", "00:00:01;"],
+     "00:00:01.12.5", "1:2:3:4:5", "00:00:01;", "1" + "0" * 400],
 )  # fmt: skip
 def test_bad_text_is_one_line_naming_it_and_the_forms(text: str) -> None:
     with pytest.raises(InputError) as info:
