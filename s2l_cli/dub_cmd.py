@@ -10,7 +10,8 @@ import typer
 
 from s2l_cli.options import CodecOpt, Crf, DeviceChoice, DeviceOpt, Force, Fps, Json
 from s2l_cli.report import Reporter
-from s2l_model.media import parse_fps
+from s2l_model.errors import InputError
+from s2l_model.media import TimeSpec, parse_fps, parse_time
 from s2l_model.media.probe import check_input_file
 
 
@@ -46,14 +47,22 @@ def dub_cmd(
         ),
     ] = None,
     start: Annotated[
-        float, typer.Option("--start", min=0.0, help="Seconds into the footage where the background starts.")
-    ] = 0.0,
+        str | None,
+        typer.Option(
+            "--start",
+            metavar="TIME",
+            help="Where in the footage the background starts: seconds (12.5), HH:MM:SS.mmm (00:00:12.5), "
+            "MM:SS.mmm (00:12.5), SMPTE timecode HH:MM:SS:FF (01:00:12:05, counted from the footage's source "
+            "timecode when it has one) or drop-frame HH:MM:SS;FF (01:00:12;05). Default: its first frame.",
+        ),
+    ] = None,
     end: Annotated[
-        float | None,
+        str | None,
         typer.Option(
             "--end",
-            min=0.0,
-            help="Seconds into the footage where the background stops (it loops or turns before).",
+            metavar="TIME",
+            help="Where in the footage the background stops (it loops or turns before): the same forms as "
+            "--start.",
         ),
     ] = None,
     background: Annotated[
@@ -79,16 +88,22 @@ def dub_cmd(
 
     Example: s2l dub speaker.prof line.wav -o line.mp4
     """
+    # Bad text fails here, before anything is opened or loaded; the footage's clock then places the times.
+    times = {
+        name: _parse(name, text) for name, text in (("--start", start), ("--end", end)) if text is not None
+    }
     from s2l_model.dub import DubOptions, dub
+    from s2l_model.dub.clock import resolve_times
 
     check_input_file(profile)
     check_input_file(speech)
     if video is not None:
         check_input_file(video)
+    seconds = resolve_times(times, profile, video) if times else {}
     options = DubOptions(
         background=background.value,
-        start=start,
-        end=end,
+        start=seconds.get("--start", 0.0),
+        end=seconds.get("--end"),
         video=video,
         fps=parse_fps(fps) if fps else None,
         codec=codec.value if codec else None,
@@ -122,3 +137,11 @@ def dub_cmd(
         speaking_share=round(result.speaking_share, 4),
         notes=result.notes,
     )
+
+
+def _parse(name: str, text: str) -> TimeSpec:
+    """``text`` as a time, or the syntax error naming the option."""
+    try:
+        return parse_time(text)
+    except InputError as exc:
+        raise InputError(f"{name} {exc}") from None

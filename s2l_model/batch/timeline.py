@@ -7,10 +7,16 @@ Columns (header row, any order, names case-insensitive):
     speech    required  what they say (any audio/video file with sound)  relative to the CSV's folder
     output    required  the video to write (.mp4, .mov, .mkv)            relative to the output folder
     video     optional  other footage of the speaker to dub onto         relative to the CSV's folder
-    start     optional  seconds into the footage where the background starts (default 0)
-    end       optional  seconds into the footage where the background stops (it loops/turns before it)
+    start     optional  where in the footage the background starts (default: its first frame)
+    end       optional  where in the footage the background stops (it loops/turns before it)
     background optional loop | pingpong | hold (default loop)
     codec     optional  h264 | prores | ffv1 (default: from the output's suffix)
+
+``start`` and ``end`` take the forms of ``s2l dub --start``: seconds (``12.5``), ``HH:MM:SS.mmm``,
+``MM:SS.mmm``, SMPTE timecode ``HH:MM:SS:FF`` or drop-frame ``HH:MM:SS;FF`` (``media.timecode``). Their
+syntax is checked first; they are then placed on the row's footage clock (``video``'s frame rate and source
+timecode, probed once per distinct file, else the profile's frame rate from its manifest), and the job
+holds frame / fps seconds.
 
 Outputs can never land outside the output folder: absolute paths and ``..`` are refused, as are two rows
 writing the same file. Every problem is reported with its CSV row number (the header is row 1).
@@ -19,14 +25,14 @@ writing the same file. Every problem is reported with its CSV row number (the he
 from __future__ import annotations
 
 import csv
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from s2l_model.dub.background import BACKGROUND_MODES
+from s2l_model.dub.clock import FootageClock, footage_clock, resolve_seconds
 from s2l_model.errors import InputError
-from s2l_model.media import CODECS, suffix_for
+from s2l_model.media import CODECS, TimeSpec, parse_time, suffix_for
 
 REQUIRED = ("id", "profile", "speech", "output")
 OPTIONAL = ("video", "start", "end", "background", "codec")
@@ -89,12 +95,13 @@ def read_timeline(path: Path, out_dir: Path) -> tuple[list[Job], list[Problem]]:
     jobs: list[Job] = []
     seen_ids: dict[str, int] = {}
     seen_outputs: dict[Path, int] = {}
+    clocks: dict[tuple[str, Path], FootageClock | str] = {}  # footage clock (or why none), per file
     for number, cells in enumerate(rows[1:], start=2):
         if len(cells) > len(header):
             problems.append(Problem(number, f"{len(cells)} cells for {len(header)} columns"))
             continue
         record = {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}
-        job, found = _job(record, number, base, out_dir)
+        job, found = _job(record, number, base, out_dir, clocks)
         if job is not None:
             if job.id in seen_ids:
                 found.append(f"duplicate id {job.id!r} (first on row {seen_ids[job.id]})")
@@ -108,7 +115,13 @@ def read_timeline(path: Path, out_dir: Path) -> tuple[list[Job], list[Problem]]:
     return jobs, problems
 
 
-def _job(record: dict[str, str], row: int, base: Path, out_dir: Path) -> tuple[Job | None, list[str]]:
+def _job(
+    record: dict[str, str],
+    row: int,
+    base: Path,
+    out_dir: Path,
+    clocks: dict[tuple[str, Path], FootageClock | str],
+) -> tuple[Job | None, list[str]]:
     found: list[str] = []
     for name in REQUIRED:
         if not record.get(name):
@@ -125,10 +138,18 @@ def _job(record: dict[str, str], row: int, base: Path, out_dir: Path) -> tuple[J
             if not inputs[name].is_file():
                 found.append(f"{name} file not found: {record[name]}")
     output = _output_path(record["output"], out_dir, found)
-    start = _seconds(record.get("start", ""), "start", found, default=0.0)
-    end = _seconds(record.get("end", ""), "end", found, default=None)
+    specs = {name: _time_spec(record.get(name, ""), name, found) for name in ("start", "end")}
+    start: float | None = 0.0
+    end: float | None = None
+    if any(specs.values()):
+        footage = [inputs[name] for name in ("profile", "video") if name in inputs]
+        clock = _clock(inputs, clocks, found) if all(p.is_file() for p in footage) else None
+        start = _seconds(specs["start"], "start", clock, found, default=0.0)
+        end = _seconds(specs["end"], "end", clock, found, default=None)
     if start is not None and end is not None and end <= start:
-        found.append(f"end ({end:g} s) must be after start ({start:g} s)")
+        found.append(
+            f"end ({_shown(specs['end'], end)}) must be after start ({_shown(specs['start'], start)})"
+        )
     background = record.get("background") or "loop"
     if background not in BACKGROUND_MODES:
         found.append(f"background {background!r}: use {', '.join(BACKGROUND_MODES)}")
@@ -181,15 +202,51 @@ def _output_path(text: str, out_dir: Path, found: list[str]) -> Path | None:
     return path
 
 
-def _seconds(text: str, name: str, found: list[str], default: float | None) -> float | None:
+def _time_spec(text: str, name: str, found: list[str]) -> TimeSpec | None:
+    """The cell's time (syntax only), or None when it is empty or bad (the reason goes to ``found``)."""
     if not text:
-        return default
+        return None
     try:
-        value = float(text)
-    except ValueError:
-        found.append(f"{name} {text!r} is not a number of seconds")
+        return parse_time(text)
+    except InputError as exc:
+        found.append(f"{name} {exc}")
+        return None
+
+
+def _clock(
+    inputs: dict[str, Path], clocks: dict[tuple[str, Path], FootageClock | str], found: list[str]
+) -> FootageClock | None:
+    """The clock of the row's footage, probed or read once per distinct file (failures are kept too)."""
+    profile, video = inputs["profile"], inputs.get("video")
+    key = ("profile", profile) if video is None else ("video", video)
+    if key not in clocks:
+        try:
+            clocks[key] = footage_clock(profile, video)
+        except InputError as exc:
+            clocks[key] = f"{key[0]}: {exc}"
+    clock = clocks[key]
+    if isinstance(clock, str):
+        found.append(clock)
+        return None
+    return clock
+
+
+def _seconds(
+    spec: TimeSpec | None, name: str, clock: FootageClock | None, found: list[str], default: float | None
+) -> float | None:
+    """``spec`` as seconds into the footage (frame / fps); ``default`` without one, None when it cannot
+    be placed (the reason goes to ``found``, unless an earlier problem of the row already stands for it)."""
+    if spec is None:
         return default
-    if not math.isfinite(value) or value < 0:
-        found.append(f"{name} {text!r} must be a finite, non-negative number of seconds")
-        return default
-    return value
+    if clock is None:
+        return None
+    try:
+        return resolve_seconds(spec, clock)
+    except InputError as exc:
+        found.append(f"{name} {exc}")
+        return None
+
+
+def _shown(spec: TimeSpec | None, seconds: float) -> str:
+    """A time in a message: its seconds, after the timecode the row gave."""
+    return f"{spec.text} = {seconds:g} s" if spec is not None and spec.is_timecode else f"{seconds:g} s"

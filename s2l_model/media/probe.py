@@ -1,4 +1,4 @@
-"""Probing media files: streams, exact frame rate (as a fraction), frame count, size, rotation.
+"""Probing media files: streams, exact frame rate (as a fraction), frame count, size, rotation, timecode.
 
 PyAV reads the container in-process (imageio-ffmpeg ships no ffprobe). A frame rate stays a
 ``Fraction``: 30000/1001 is not 29.97, and rounding it drifts the audio by 3.6 s an hour.
@@ -15,6 +15,7 @@ from typing import Any
 import av
 
 from s2l_model.errors import InputError
+from s2l_model.media.timecode import parse_timecode
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class VideoStreamInfo:
     fps: Fraction
     n_frames: int
     duration: float  # seconds
+    timecode: str | None = None  # the source timecode of the first frame (SMPTE label), where tagged
 
     @property
     def frame_duration(self) -> float:
@@ -118,7 +120,26 @@ def _video_info(
         fps=fps,
         n_frames=n_frames,
         duration=duration,
+        timecode=_source_timecode(container, stream),
     )
+
+
+def _source_timecode(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> str | None:
+    """The ``timecode`` tag of the footage's first frame: MOV/MP4 put it on the video stream and on the
+    ``tmcd`` data stream, Matroska (``TIMECODE``) and MXF on the container. A tag that is not a SMPTE
+    label is ignored (it cannot place a time, and a probe should not fail over metadata)."""
+    sources = [stream.metadata, *(s.metadata for s in container.streams.data), container.metadata]
+    for metadata in sources:
+        for key, value in metadata.items():
+            if key.lower() != "timecode":
+                continue
+            try:
+                return str(parse_timecode(value))
+            except InputError:
+                continue
+    return None
 
 
 def _audio_info(stream: av.audio.stream.AudioStream, container_duration: float) -> AudioStreamInfo:
