@@ -34,6 +34,7 @@ def probe_cmd(
         stdout.print(
             f"  video: {v.codec} {v.width}x{v.height}{rot}, {rate} fps ({float(v.fps):.3f}), "
             f"{v.n_frames} frames, {v.duration:.3f} s"
+            + (f", source timecode {v.timecode}" if v.timecode else "")
         )
     else:
         stdout.print("  video: none")
