@@ -22,6 +22,7 @@ import csv
 import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from s2l_model.dub.background import BACKGROUND_MODES
@@ -46,6 +47,12 @@ class Job:
     end: float | None = None
     background: str = "loop"
     codec: str | None = None
+    # Editors' timelines (``nle_read``): the line is ``speech`` from ``speech_start`` for ``speech_duration``
+    # seconds (None: all of it), rendered at ``fps`` (None: the profile's); ``label`` says where it came from.
+    speech_start: float = 0.0
+    speech_duration: float | None = None
+    label: str = ""
+    fps: Fraction | None = None
 
 
 @dataclass(frozen=True)
