@@ -186,10 +186,12 @@ def _dub_tracks(
 
 def _marked(ot: Any, track: Any, label: str, mapping: dict[str, Path]) -> bool:
     named = {k for k in mapping if k}
-    if _s2l(track) or _names(track, label) & named:
+    if "s2l" in track.metadata or _names(track, label) & named:
         return True
     for item in track:
-        if isinstance(item, ot.schema.Clip) and (_s2l(item) or (_prefix(item.name) or "") in named):
+        if isinstance(item, ot.schema.Clip) and (
+            "s2l" in item.metadata or (_prefix(item.name) or "") in named
+        ):
             return True
     return False
 

@@ -77,6 +77,10 @@ def write_dubbed_timeline(plan: NlePlan, outcomes: dict[str, str | None], path: 
                 color=ot.schema.MarkerColor.RED,
             )
             marker.comment = error
+            if (
+                path.suffix.lower() == ".xml"
+            ):  # the fcp_xml adapter writes no comment, but a <comment> from here
+                marker.metadata["fcp_xml"] = {"comment": error}
             clip.markers.append(marker)
             marked += 1
         del track[k]
