@@ -254,7 +254,7 @@ def _editors_timeline(
     from s2l_model.batch.executors import make_executor
     from s2l_model.batch.nle import adapter_for
     from s2l_model.batch.nle_read import read_nle_timeline
-    from s2l_model.batch.nle_write import write_dubbed_timeline
+    from s2l_model.batch.nle_write import check_writable, write_dubbed_timeline
     from s2l_model.batch.runner import run_jobs
     from s2l_model.media import check_output_path
 
@@ -271,6 +271,8 @@ def _editors_timeline(
     for p in plan.problems:
         _say(json_out, "problem", f"{path.name}: {p}", track=p.where.track, clip=p.where.clip,
              timecode=p.where.timecode, message=p.message)  # fmt: skip
+    if timeline_out is not None and not plan.problems:
+        check_writable(plan, timeline_out)
     if dry_run or plan.problems:
         for job in plan.jobs:
             _say(json_out, "job", f"{job.label}: {job.id} → {job.output}", id=job.id, line=job.label,

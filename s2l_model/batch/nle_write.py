@@ -19,6 +19,7 @@ from typing import Any
 
 from s2l_model.batch.nle import media_path, otio, save_timeline
 from s2l_model.batch.nle_read import NlePlan, Placement
+from s2l_model.errors import InputError, ProcessingError
 
 FAILED_MARKER = "s2l: dub failed"
 
@@ -90,6 +91,19 @@ def write_dubbed_timeline(plan: NlePlan, outcomes: dict[str, str | None], path: 
         timeline = _picture_only(ot, timeline)
     save_timeline(timeline, path)
     return WriteBack(path, dubbed, marked)
+
+
+def check_writable(plan: NlePlan, path: Path) -> None:
+    """Refuse, before anything runs, a ``--timeline-out`` its adapter cannot write for this timeline (the
+    FCPX adapter fails at NTSC rates; the AAF adapter writes only timelines read from AAF): the timeline as it
+    will be written, without renders, goes to a scratch file first."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="s2l-timeline-") as scratch:
+        try:
+            write_dubbed_timeline(plan, {}, Path(scratch) / path.name)
+        except ProcessingError as exc:
+            raise InputError(f"--timeline-out: {exc}") from None
 
 
 def _piece(ot: Any, take: Any, record: Any, start: Any, end: Any) -> tuple[Any, Any]:

@@ -238,3 +238,17 @@ def test_without_the_extra_one_line_says_what_to_install(media: Path, tmp_path: 
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert_one_line_error(proc, "pip install 's2l[nle]'")
+
+
+def test_a_timeline_out_its_adapter_cannot_write_is_refused_before_running(
+    media: Path, tmp_path: Path
+) -> None:
+    """OpenTimelineIO's FCPX writer fails at NTSC rates: said in one line before any job runs, exit 2."""
+    tl = timeline(NTSC, [[Placed("take 1", "take_2997.mp4", "00:00:00;00", "00:00:00;00", 60)]],
+                  {"ANNA": [Placed("ANNA: line", "adr.wav", "00:00:00;10", "00:00:00;00", 20)]})  # fmt: skip
+    path = write(tl, media / "ntsc.otio")
+    out = tmp_path / "out"
+    args = ["--profile", f"ANNA={media / 'anna.prof'}", "--timeline-out", str(tmp_path / "dubbed.fcpxml")]
+    proc = run_s2l("batch", str(path), "-o", str(out), *args)
+    assert proc.returncode == 2 and "--timeline-out: cannot write dubbed.fcpxml as fcpx_xml" in proc.stderr
+    assert not out.exists() and not (tmp_path / "dubbed.fcpxml").exists()
