@@ -7,8 +7,8 @@
   there. The footage is that take's media over the matching source range: start = the take's source start
   + (the line's record start − the take's record start), for as many frames as the line lasts.
 - **The speaker's profile**: the line's ``metadata["s2l"]["profile"]``, else the take's (paths relative to the
-  timeline), else ``--profile NAME=P`` with NAME the track's name (or its label ``A1``, ``A2``, ...) or the
-  ``NAME:`` prefix of the line's name, else a plain ``--profile P``.
+  timeline), else ``--profile NAME=P`` with NAME the ``NAME:`` prefix of the line's name, else with NAME the
+  track's name (or its label ``A1``, ``A2``, ...), else a plain ``--profile P``.
 
 All arithmetic is in whole frames at the timeline's rate (OpenTimelineIO ``RationalTime``), turned into
 seconds only at the end as frame / fps with the footage's exact probed rate (the dub rounds ``start * fps``
@@ -64,6 +64,18 @@ class _Take:
     label: str
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What every line of one timeline is read against."""
+
+    ot: Any  # the opentimelineio module
+    plan: NlePlan
+    base: Path  # the timeline's folder: media and metadata paths are relative to it
+    out_dir: Path
+    takes: list[_Take]
+    mapping: dict[str, Path]  # --profile entries by casefolded NAME ("" the default)
+
+
 def read_nle_timeline(
     path: Path, out_dir: Path, profiles: dict[str, Path], dub_tracks: list[str] | None = None
 ) -> NlePlan:
@@ -73,49 +85,41 @@ def read_nle_timeline(
     (names or labels), or None for the tracks that mark themselves. Raises ``InputError`` only when the file
     cannot be read as a timeline at all."""
     ot = otio()
-    base = path.parent
     plan = NlePlan(path, None)
-    timeline = load_timeline(path, _edl_rate(path, base, plan) if path.suffix.lower() == ".edl" else None)
-    plan.timeline = timeline
-    start = timeline.global_start_time
+    edl_rate = _edl_rate(path, path.parent, plan) if path.suffix.lower() == ".edl" else None
+    timeline = plan.timeline = load_timeline(path, edl_rate)
     tracks = list(timeline.tracks)
     labels = _labels(ot, tracks)
     takes = [
-        _Take(
-            t, k, item, tracks[t].transformed_time_range(item.range_in_parent(), timeline.tracks), labels[t]
-        )
+        _Take(t, k, item, _record(track, item, timeline), labels[t])
         for t, track in enumerate(tracks)
-        if track.kind == ot.schema.TrackKind.Video
+        if track.kind == ot.schema.TrackKind.Video and track.enabled  # a hidden track is no picture
         for k, item in enumerate(track)
-        if isinstance(item, ot.schema.Clip)
+        if isinstance(item, ot.schema.Clip) and item.enabled
     ]
     mapping = {name.casefold(): p for name, p in profiles.items()}
+    context = _Context(ot, plan, path.parent, out_dir, takes, mapping)
     chosen = _dub_tracks(ot, tracks, labels, mapping, dub_tracks, plan)
     seen: set[str] = set()
-    lines: list[tuple[str, _Take, Any, Where]] = []  # (job id, take, record range, where) for overlaps
+    lines: list[tuple[_Take, Any, Where]] = []  # (take, record range, where) of every line, for overlaps
     for t in chosen:
-        track = tracks[t]
-        for item in track:
-            if isinstance(item, (ot.schema.Gap, ot.schema.Transition)):
+        for item in tracks[t]:
+            if isinstance(item, (ot.schema.Gap, ot.schema.Transition)) or not item.enabled:
                 continue
-            record = track.transformed_time_range(item.range_in_parent(), timeline.tracks)
-            where = Where(labels[t], item.name, timecode(record.start_time, start))
+            record = _record(tracks[t], item, timeline)
+            where = Where(labels[t], item.name, timecode(record.start_time, timeline.global_start_time))
             if not isinstance(item, ot.schema.Clip):
-                plan.problems.append(
-                    NleProblem(where, f"a {type(item).__name__} on a dub track: use plain clips")
-                )
+                plan.problems.append(NleProblem(where, f"a {type(item).__name__} on a dub track: use clips"))
                 continue
             found: list[str] = []
             job_id = _unique_id(item.name or f"{labels[t]}_{len(seen) + 1}", seen)
-            job, take = _job(
-                ot, item, record, track, labels[t], job_id, takes, mapping, base, out_dir, plan, found
-            )
+            job, take = _job(context, item, record, tracks[t], where, job_id, found)
             plan.problems += [NleProblem(where, message) for message in found]
             if take is not None:
-                lines.append((job_id, take, record, where))
-            if job is not None and not found:
-                plan.jobs.append(job)
-                plan.placements[job.id] = Placement(take.track, take.item, record, job.fps)  # type: ignore[arg-type,union-attr]
+                lines.append((take, record, where))
+                if job is not None and not found:
+                    plan.jobs.append(job)
+                    plan.placements[job.id] = Placement(take.track, take.item, record, job.fps or Fraction(0))
     plan.problems += _overlaps(lines)
     bad = {str(p.where) for p in plan.problems}
     plan.jobs = [j for j in plan.jobs if j.label not in bad]
@@ -129,6 +133,11 @@ def read_nle_timeline(
             )
         )
     return plan
+
+
+def _record(track: Any, item: Any, timeline: Any) -> Any:
+    """``item``'s range in the timeline's stack time (an EDL's tracks start at their first record in)."""
+    return track.transformed_time_range(item.range_in_parent(), timeline.tracks)
 
 
 def _edl_rate(path: Path, base: Path, plan: NlePlan) -> float | None:
@@ -173,11 +182,11 @@ def _dub_tracks(
     none of these and are left alone (listed in ``plan.ignored``)."""
     audio = [t for t, track in enumerate(tracks) if track.kind == ot.schema.TrackKind.Audio]
     if asked is not None:
-        wanted = {name.strip().casefold() for name in asked if name.strip()}
-        chosen = [t for t in audio if _names(tracks[t], labels[t]) & wanted]
+        wanted = {name.strip().casefold(): name.strip() for name in asked if name.strip()}
+        chosen = [t for t in audio if _names(tracks[t], labels[t]) & wanted.keys()]
         known = set().union(*(_names(tracks[t], labels[t]) for t in audio)) if audio else set()
-        for name in sorted(wanted - known):
-            plan.problems.append(NleProblem(Where(), f"--dub-tracks: no audio track {name!r}"))
+        for name in sorted(wanted.keys() - known):
+            plan.problems.append(NleProblem(Where(), f"--dub-tracks: no audio track {wanted[name]!r}"))
     else:
         chosen = [t for t in audio if _marked(ot, tracks[t], labels[t], mapping)]
     plan.ignored = [labels[t] for t in audio if t not in chosen]
@@ -197,28 +206,19 @@ def _marked(ot: Any, track: Any, label: str, mapping: dict[str, Path]) -> bool:
 
 
 def _job(
-    ot: Any,
-    line: Any,
-    record: Any,
-    track: Any,
-    label: str,
-    job_id: str,
-    takes: list[_Take],
-    mapping: dict[str, Path],
-    base: Path,
-    out_dir: Path,
-    plan: NlePlan,
-    found: list[str],
+    context: _Context, line: Any, record: Any, track: Any, where: Where, job_id: str, found: list[str]
 ) -> tuple[Job | None, _Take | None]:
     """One dub line as a job (None with the reasons in ``found``), and the take under it."""
-    where = Where(label, line.name, timecode(record.start_time, plan.timeline.global_start_time))
+    plan, base = context.plan, context.base
     speech = _file(line, base, "speech", found)
-    take = _take_under(record, takes, found)
-    profile = _profile(line, take, track, label, mapping, base, found)
-    output = _output_path(f"{job_id}.mp4", out_dir, found)
+    take = _take_under(record, context.takes, found)
+    profile = _profile(line, take, track, where.track, context.mapping, base, found)
+    output = _output_path(f"{job_id}.mp4", context.out_dir, found)
     if take is None:
         return None, None
     video = _file(take.clip, base, f"take {take.clip.name!r}", found)
+    if any(isinstance(effect, context.ot.schema.TimeEffect) for effect in take.clip.effects):
+        found.append(f"take {take.clip.name!r} has a speed effect: s2l needs its frames one to one")
     rate = record.start_time.rate
     lead = _frames(record.start_time - take.record.start_time, rate, "the line's record start", found)
     duration = _frames(record.duration, rate, "the line's duration", found)
@@ -295,11 +295,11 @@ def _take_under(record: Any, takes: list[_Take], found: list[str]) -> _Take | No
     return None
 
 
-def _overlaps(lines: list[tuple[str, _Take, Any, Where]]) -> list[NleProblem]:
+def _overlaps(lines: list[tuple[_Take, Any, Where]]) -> list[NleProblem]:
     """Two lines over the same take at the same time (on different tracks): one render cannot hold both."""
     out: list[NleProblem] = []
-    for k, (_, take, record, where) in enumerate(lines):
-        for _, other_take, other, other_where in lines[:k]:
+    for k, (take, record, where) in enumerate(lines):
+        for other_take, other, other_where in lines[:k]:
             if (take.track, take.item) == (other_take.track, other_take.item) and _overlap(record, other):
                 out.append(NleProblem(where, f"overlaps {other_where} over the same take {take.clip.name!r}"))
     return out
@@ -318,7 +318,7 @@ def _profile(
         text = _s2l(source).get("profile") if source is not None else None
         if text:
             return _existing(base / str(text), "profile", found)
-    for name in [*sorted(_names(track, label)), (_prefix(line.name) or "\0"), ""]:
+    for name in [_prefix(line.name) or "\0", *sorted(_names(track, label)), ""]:  # the most specific first
         if name in mapping:
             return _existing(mapping[name], "profile", found)
     found.append(
@@ -336,7 +336,7 @@ def _file(clip: Any, base: Path, what: str, found: list[str]) -> Path | None:
     if path is None:
         found.append(f"{what}: {url} is not a local file")
         return None
-    return _existing(path, f"{what}" if what != "speech" else "speech", found)
+    return _existing(path, what, found)
 
 
 def _existing(path: Path, what: str, found: list[str]) -> Path | None:

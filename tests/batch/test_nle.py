@@ -252,3 +252,43 @@ def test_a_timeline_out_its_adapter_cannot_write_is_refused_before_running(
     proc = run_s2l("batch", str(path), "-o", str(out), *args)
     assert proc.returncode == 2 and "--timeline-out: cannot write dubbed.fcpxml as fcpx_xml" in proc.stderr
     assert not out.exists() and not (tmp_path / "dubbed.fcpxml").exists()
+
+
+def test_profiles_ids_and_dub_tracks_follow_the_rules(media: Path, tmp_path: Path) -> None:
+    """Profile: the line's metadata, then a NAME: prefix, then the track, then the default; ids from clip
+    names, unique ignoring case; with --dub-tracks exactly those tracks, otherwise the marked ones."""
+    for name in ("dialog.prof", "ben.prof", "meta.prof", "default.prof"):
+        (media / name).write_bytes(b"-")
+    take = [Placed("take", "take_2997.mp4", "00:00:00;00", "00:00:00;00", 200)]
+    tl = timeline(
+        NTSC,
+        [take],
+        {
+            "DIALOG": [
+                Placed("ANNA: hi", "adr.wav", "00:00:00;00", "00:00:00;00", 10),
+                Placed("BEN: hi", "adr.wav", "00:00:01;00", "00:00:00;00", 10),
+                Placed(
+                    "Line", "adr.wav", "00:00:02;00", "00:00:00;00", 10, {"s2l": {"profile": "meta.prof"}}
+                ),
+                Placed("line", "adr.wav", "00:00:03;00", "00:00:00;00", 10),
+            ],
+            "FX": [Placed("door", "adr.wav", "00:00:04;00", "00:00:00;00", 10)],
+        },
+    )
+    path = write(tl, media / "rules.otio")
+    profiles = {"DIALOG": media / "dialog.prof", "ben": media / "ben.prof"}
+    plan = read_nle_timeline(path, tmp_path, profiles)
+    assert plan.problems == [] and plan.ignored == ["A2 (FX)"]
+    got = {job.id: job.profile.name for job in plan.jobs}
+    assert got == {
+        "ANNA_hi": "dialog.prof",
+        "BEN_hi": "ben.prof",
+        "Line": "meta.prof",
+        "line-2": "dialog.prof",
+    }
+    # --dub-tracks by label: the FX track too, its line taking the plain default
+    plan = read_nle_timeline(path, tmp_path, {**profiles, "": media / "default.prof"}, ["a1", "A2"])
+    assert plan.problems == [] and plan.ignored == []
+    assert {job.id: job.profile.name for job in plan.jobs}["door"] == "default.prof"
+    plan = read_nle_timeline(path, tmp_path, profiles, ["A3"])
+    assert "--dub-tracks: no audio track 'A3'" in [str(p) for p in plan.problems]
