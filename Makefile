@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 
 $(BIN)/s2l: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile "$(TORCH)" -e ".[dev,ray,tts]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile "$(TORCH)" -e ".[dev,ray,tts,nle]"
 	touch $@
 
 install: $(BIN)/s2l

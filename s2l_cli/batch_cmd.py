@@ -1,4 +1,5 @@
-"""`s2l batch`: many dubs from a timeline CSV, in parallel, with a report and resumption."""
+"""`s2l batch`: many dubs from a timeline CSV or an editor's timeline (OTIO, FCP XML, EDL, AAF), in parallel,
+with a report and resumption; re-voicing inside subtitle events."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def batch_cmd(
         Path,
         typer.Argument(
             help="A timeline CSV: one dub per row; columns id, profile, speech, output (+ video, start, end, "
-            "background, codec). Input paths are relative to the CSV, outputs to --output."
+            "background, codec). Input paths are relative to the CSV, outputs to --output. Or an editor's "
+            "timeline (.otio, .xml, .fcpxml, .edl, .aaf; pip install 's2l\\[nle]'): one dub per clip of "
+            "the dub tracks, over the video clip under it (docs/NLE.md)."
         ),
     ],
     output: Annotated[
@@ -82,7 +85,28 @@ def batch_cmd(
         typer.Option(
             "--profile",
             help="Subtitle mode: the speaker's profile, or NAME=PROFILE per actor (ASS Name field; repeat "
-            "for several actors). Events of actors without a profile keep their lips.",
+            "for several actors). Events of actors without a profile keep their lips. Editor's timeline: "
+            "NAME=PROFILE for the lines of the audio track NAME (its name or A1, A2, ...) or named 'NAME: "
+            "...', a plain PROFILE for the rest (clip metadata s2l.profile comes first).",
+        ),
+    ] = None,
+    dub_tracks: Annotated[
+        str | None,
+        typer.Option(
+            "--dub-tracks",
+            help="Editor's timeline: the audio tracks that hold dub lines, e.g. A2,A3 or DIALOG (default: "
+            "tracks with s2l metadata or a --profile NAME= entry; other tracks, music and effects, are "
+            "left alone).",
+            show_default=False,
+        ),
+    ] = None,
+    timeline_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--timeline-out",
+            help="Editor's timeline: write it back with each dubbed range's picture replaced by its render "
+            "(.otio, .xml, .fcpxml, .edl, .aaf); failed lines get a red marker.",
+            show_default=False,
         ),
     ] = None,
     faces: Annotated[
@@ -119,12 +143,17 @@ def batch_cmd(
     original's).
     Several actors (ASS Name): --profile ANNA=anna.prof --face ANNA=1 --profile BEN=ben.prof --face BEN=2.
     No dub track: --tts VOICE speaks the subtitles' text (a translated subtitle file becomes a dubbed video).
+    Editor's timeline: s2l batch scene.otio -o renders/ --profile DIALOG=anna.prof --timeline-out dubbed.otio
+    (video tracks hold the takes, audio clips of the dub tracks the new lines; each line is one job, dubbed
+    onto the take under it over the same frames; outputs renders/<clip name>.mp4; any problem: nothing runs,
+    exit 2; docs/NLE.md).
 
     Exit 0 when all is done, 1 when some job failed, 2 for invalid input. One failed job never stops the
     others. The report lists every job: status, output, seconds, error. With --json, stdout carries only
     JSON lines: job_started, progress, job_done, job_failed, job_skipped, summary.
     """
     from s2l_model.batch.executors import make_executor
+    from s2l_model.batch.nle import TIMELINE_SUFFIXES
     from s2l_model.batch.runner import run_jobs
     from s2l_model.batch.subtitles import SUBTITLE_SUFFIXES
     from s2l_model.batch.timeline import read_timeline
@@ -133,6 +162,17 @@ def batch_cmd(
         raise InputError(f"no such file: {jobs}")
     if address and executor != Executor.ray:
         raise InputError("--address is for --executor ray")
+    if jobs.suffix.lower() in TIMELINE_SUFFIXES:
+        if speech or video or faces or voices:
+            raise InputError(
+                "--speech, --video, --face and --tts are for subtitle files; a timeline has them"
+            )
+        return _editors_timeline(
+            jobs, output, profiles or [], dub_tracks, timeline_out, workers, executor, address, resume,
+            dry_run, report_path, device.value, json_out,
+        )  # fmt: skip
+    if dub_tracks is not None or timeline_out is not None:
+        raise InputError("--dub-tracks and --timeline-out are for editors' timelines (docs/NLE.md)")
     if jobs.suffix.lower() in SUBTITLE_SUFFIXES:
         if workers or resume:
             raise InputError("--workers and --resume are for timelines: a subtitle file is one job")
@@ -142,7 +182,8 @@ def batch_cmd(
         )  # fmt: skip
     if jobs.suffix.lower() != ".csv":
         raise InputError(
-            f"{jobs.name}: give a timeline .csv or a subtitle file ({', '.join(SUBTITLE_SUFFIXES)})"
+            f"{jobs.name}: give a timeline .csv, an editor's timeline ({', '.join(TIMELINE_SUFFIXES)}) or a "
+            f"subtitle file ({', '.join(SUBTITLE_SUFFIXES)})"
         )
     if profiles or speech or video or faces or voices:
         raise InputError(
@@ -167,6 +208,19 @@ def batch_cmd(
     output.mkdir(parents=True, exist_ok=True)
     report_file = report_path or output / "batch_report.json"
 
+    report = run_jobs(
+        timeline, problems, executor=make_executor(executor.value, workers=workers, address=address),
+        out_dir=output, report_path=report_file, resume=resume, device=device.value,
+        on_event=_job_events(json_out),
+    )  # fmt: skip
+    counts = report.counts()
+    message = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
+    message += f"; report: {report_file}"
+    _say(json_out, "summary", message, **counts, report=str(report_file))
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _job_events(json_out: bool) -> Callable[[str, dict[str, Any]], None]:
     def on_event(event: str, fields: dict[str, Any]) -> None:
         if json_out:
             emit(event, **fields)
@@ -177,14 +231,71 @@ def batch_cmd(
         elif event == "job_skipped":
             stderr.print(f"skip   {fields['id']} (up to date)")
 
+    return on_event
+
+
+def _editors_timeline(
+    path: Path,
+    output: Path,
+    profiles: list[str],
+    dub_tracks: str | None,
+    timeline_out: Path | None,
+    workers: int | None,
+    executor: Executor,
+    address: str | None,
+    resume: bool,
+    dry_run: bool,
+    report_path: Path | None,
+    device: str,
+    json_out: bool,
+) -> int:
+    """An editor's timeline: validated as a whole (any problem: nothing runs, exit 2), one job per dub line,
+    and with --timeline-out the timeline written back with the renders in place."""
+    from s2l_model.batch.executors import make_executor
+    from s2l_model.batch.nle import adapter_for
+    from s2l_model.batch.nle_read import read_nle_timeline
+    from s2l_model.batch.nle_write import check_writable, write_dubbed_timeline
+    from s2l_model.batch.runner import run_jobs
+    from s2l_model.media import check_output_path
+
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output must be a folder: {output}")
+    if timeline_out is not None:
+        adapter_for(timeline_out)
+        check_output_path(timeline_out)
+    mapping = {k: Path(v) for k, v in _pairs("--profile", profiles, lambda e: Path(e).is_file()).items()}
+    tracks = dub_tracks.split(",") if dub_tracks is not None else None
+    plan = read_nle_timeline(path, output, mapping, tracks)
+    for name in plan.ignored:
+        _say(json_out, "ignored_track", f"{path.name}: {name} is no dub track: left alone", track=name)
+    for p in plan.problems:
+        _say(json_out, "problem", f"{path.name}: {p}", track=p.where.track, clip=p.where.clip,
+             timecode=p.where.timecode, message=p.message)  # fmt: skip
+    if timeline_out is not None and not plan.problems:
+        check_writable(plan, timeline_out)
+    if dry_run or plan.problems:
+        for job in plan.jobs:
+            _say(json_out, "job", f"{job.label}: {job.id} → {job.output}", id=job.id, line=job.label,
+                 output=str(job.output), video=str(job.video), start=job.start, end=job.end)  # fmt: skip
+        _say(json_out, "summary", f"{len(plan.jobs)} jobs ready, {len(plan.problems)} problems",
+             jobs=len(plan.jobs), problems=len(plan.problems))  # fmt: skip
+        return EXIT_USAGE if plan.problems else EXIT_OK
+    output.mkdir(parents=True, exist_ok=True)
+    report_file = report_path or output / "batch_report.json"
     report = run_jobs(
-        timeline, problems, executor=make_executor(executor.value, workers=workers, address=address),
-        out_dir=output, report_path=report_file, resume=resume, device=device.value, on_event=on_event,
+        plan.jobs, [], executor=make_executor(executor.value, workers=workers, address=address),
+        out_dir=output, report_path=report_file, resume=resume, device=device, on_event=_job_events(json_out),
     )  # fmt: skip
     counts = report.counts()
     message = f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed"
     message += f"; report: {report_file}"
-    _say(json_out, "summary", message, **counts, report=str(report_file))
+    fields: dict[str, Any] = {**counts, "report": str(report_file)}
+    if timeline_out is not None:
+        outcomes = {r.id: (r.error or "failed") if r.status == "failed" else None for r in report.jobs}
+        written = write_dubbed_timeline(plan, outcomes, timeline_out)
+        message += f"; timeline: {written.path} ({written.dubbed} dubbed, {written.marked} marked failed)"
+        fields["timeline"] = str(written.path)
+    _say(json_out, "summary", message, **fields)
     return EXIT_FAILED if report.failed else EXIT_OK
 
 

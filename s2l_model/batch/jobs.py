@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import queue
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -119,9 +121,31 @@ def run_one(job: Job, device: str, events: EventQueue, *, out_dir: Path) -> DubD
         end=job.end,
         video=job.video,
         codec=job.codec,  # type: ignore[arg-type]
+        fps=job.fps,
         device=device,
         overwrite=True,
     )
     on_stage = progress_sender(events, id=job.id)
-    result = dub(job.profile, job.speech, job.output, options, on_stage=on_stage, profile=_PROFILES[key])
+    with tempfile.TemporaryDirectory(prefix="s2l-line-") as scratch:
+        speech = job.speech
+        if job.speech_duration is not None:  # a line cut from a longer recording: only its part
+            speech = cut_speech(job.speech, job.speech_start, job.speech_duration, Path(scratch) / "line.wav")
+        result = dub(job.profile, speech, job.output, options, on_stage=on_stage, profile=_PROFILES[key])
     return result.frames, round(time.monotonic() - started, 2)
+
+
+def cut_speech(source: Path, start: float, duration: float, target: Path) -> Path:
+    """``duration`` seconds of ``source``'s first audio track from ``start``, as a float WAV at the source's
+    rate (``atrim`` counts samples, so the cut is exact to the sample; the dub then makes
+    round(duration × fps) frames of it)."""
+    from s2l_model.media import ffmpeg_exe
+
+    cmd = [
+        ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(source), "-map", "0:a:0", "-vn",
+        "-af", f"atrim=start={start:.9f}:duration={duration:.9f},asetpts=PTS-STARTPTS",
+        "-c:a", "pcm_f32le", "-y", str(target),
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ValueError(f"cannot cut the line from {source.name}: {error_line(ValueError(done.stderr))}")
+    return target

@@ -57,7 +57,7 @@ class BatchReport:
 
 def fingerprint(job: Job) -> str:
     """What makes an output up to date: the job's settings and the size and time of each input."""
-    parts: dict[str, Any] = {k: str(v) for k, v in asdict(job).items() if k != "row"}
+    parts: dict[str, Any] = {k: str(v) for k, v in asdict(job).items() if k not in ("row", "label")}
     for name in ("profile", "speech", "video"):
         path = getattr(job, name)
         if path is not None and Path(path).is_file():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from s2l_model.dub.background import BACKGROUND_MODES
@@ -52,6 +53,12 @@ class Job:
     end: float | None = None
     background: str = "loop"
     codec: str | None = None
+    # Editors' timelines (``nle_read``): the line is ``speech`` from ``speech_start`` for ``speech_duration``
+    # seconds (None: all of it), rendered at ``fps`` (None: the profile's); ``label`` says where it came from.
+    speech_start: float = 0.0
+    speech_duration: float | None = None
+    label: str = ""
+    fps: Fraction | None = None
 
 
 @dataclass(frozen=True)
