@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from s2l_model.batch.nle import NleProblem, Where, edl_media, load_timeline, media_path, otio, timecode
-from s2l_model.batch.timeline import Job, _output_path
+from s2l_model.batch.timeline import Job, output_path
 from s2l_model.errors import InputError
 from s2l_model.media import MediaInfo, probe, probe_video
 
@@ -213,7 +213,7 @@ def _job(
     speech = _file(line, base, "speech", found)
     take = _take_under(record, context.takes, found)
     profile = _profile(line, take, track, where.track, context.mapping, base, found)
-    output = _output_path(f"{job_id}.mp4", context.out_dir, found)
+    output = output_path(f"{job_id}.mp4", context.out_dir, found)
     if take is None:
         return None, None
     video = _file(take.clip, base, f"take {take.clip.name!r}", found)

@@ -144,7 +144,7 @@ def _job(
             inputs[name] = base / record[name]
             if not inputs[name].is_file():
                 found.append(f"{name} file not found: {record[name]}")
-    output = _output_path(record["output"], out_dir, found)
+    output = output_path(record["output"], out_dir, found)
     specs = {name: _time_spec(record.get(name, ""), name, found) for name in ("start", "end")}
     start: float | None = 0.0
     end: float | None = None
@@ -189,7 +189,7 @@ def _job(
     )
 
 
-def _output_path(text: str, out_dir: Path, found: list[str]) -> Path | None:
+def output_path(text: str, out_dir: Path, found: list[str]) -> Path | None:
     """``text`` as a path inside ``out_dir``, or None (with the reason in ``found``)."""
     if (
         PurePosixPath(text).is_absolute()
