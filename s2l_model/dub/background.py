@@ -417,20 +417,19 @@ class FootageFrames:
         lo, seconds = self._seek_points.chunk_start(index, self.chunk)
         self._drop_chunk()
         n = index - lo + 1
-        if n <= self.chunk:
-            chunk = np.empty((n, *self.frame_shape), np.uint8)
-        else:  # a long GOP: on disk, not in memory
-            self._scratch = tempfile.TemporaryDirectory(prefix="s2l-chunk-", dir=self.scratch_dir)
-            chunk = np.lib.format.open_memmap(
-                Path(self._scratch.name) / "chunk.npy",
-                mode="w+",
-                dtype=np.uint8,
-                shape=(n, *self.frame_shape),
-            )
         self.chunks_opened.append((lo, seconds))
         self._open(lo, seconds)
-        for k in range(n):
-            chunk[k] = self._read()
+        if n <= self.chunk:
+            chunk = np.empty((n, *self.frame_shape), np.uint8)
+            for k in range(n):
+                chunk[k] = self._read()
+        else:  # a long GOP: on disk, not in memory (written sequentially, then mapped read-only)
+            self._scratch = tempfile.TemporaryDirectory(prefix="s2l-chunk-", dir=self.scratch_dir)
+            path = Path(self._scratch.name) / "chunk.u8"
+            with open(path, "wb") as out:
+                for _ in range(n):
+                    out.write(self._read())
+            chunk = np.memmap(path, dtype=np.uint8, mode="r", shape=(n, *self.frame_shape))
         self.close_stream()
         self._chunk, self._chunk_lo = chunk, lo
 

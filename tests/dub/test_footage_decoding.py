@@ -73,11 +73,11 @@ def test_large_chunks_live_on_disk_not_in_memory(tmp_path: Path) -> None:
     frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
     try:
         frames.get(199, 198)  # the chunk [120, 199]: 80 frames, over the budget of 10
-        files = list(tmp_path.glob("s2l-chunk-*/chunk.npy"))
+        files = list(tmp_path.glob("s2l-chunk-*/chunk.u8"))
         assert len(files) == 1 and files[0].stat().st_size >= 80 * SIZE[0] * SIZE[1] * 3
         assert frames._chunk.base is not None or isinstance(frames._chunk, np.memmap)
         frames.get(119, 118)  # the next chunk replaces it
-        assert len(list(tmp_path.glob("s2l-chunk-*/chunk.npy"))) == 1
+        assert len(list(tmp_path.glob("s2l-chunk-*/chunk.u8"))) == 1
     finally:
         frames.close()
     assert not list(tmp_path.glob("s2l-chunk-*"))
