@@ -4,15 +4,16 @@ A dub is usually longer or shorter than the footage. From ``--start`` on, the fo
 speed (resampled by nearest frame when the output's rate differs) through the run of tracked frames that
 starts there; when the speech outlasts that run:
 
-- ``loop`` plays it again from the start. The loop's end is chosen where the footage comes back closest to
-  its first frame (small thumbnails, mean absolute difference), so the wrap shows no jump; when no frame is
-  close enough (the jump would exceed twice the footage's median frame-to-frame difference) it turns back
-  instead, as ``pingpong`` does, and says so.
+- ``loop`` plays it again from the start, cross-fading the loop's tail into its start at every wrap. The
+  loop's end and the cross-fade's length (0.2-1 s, at most a quarter of the loop) come from the footage:
+  the shortest cross-fade whose steps stay within twice the footage's median frame-to-frame difference
+  (small thumbnails), at the end where the two mixed pictures differ least. When even the longest cannot
+  hide the wrap it turns back instead, as ``pingpong`` does, and says so.
 - ``pingpong`` plays it backwards from the end, then forwards again: never a jump, motion reverses.
 - ``hold`` shows the start frame throughout (a still head; the lips still move).
 
 Frames are decoded in schedule order with memory bounded by ``cache_bytes``: forward runs stream from one
-ffmpeg process; backward runs decode a chunk forwards and hand it out in reverse.
+ffmpeg process; backward runs decode a chunk forwards, from a keyframe, and hand it out in reverse.
 """
 
 from __future__ import annotations
