@@ -457,6 +457,26 @@ class FootageFrames:
         return frame
 
     def in_order(self, index: np.ndarray) -> Iterator[np.ndarray]:
-        """Footage frames ``index`` (N,) one after another, each told which comes next."""
+        """Footage frames ``index`` (N,) one after another, each told which comes next.
+
+        "Next" is the next *other* frame (an output faster than the footage shows frames twice), and a
+        step back that the schedule leaves forwards right after (a loop's wrap) counts as a jump, not as a
+        backward run: it reopens the stream instead of decoding a whole chunk for one frame."""
+        index = np.asarray(index, np.int64)
+        following = _next_other(index)
         for k in range(len(index)):
-            yield self.get(int(index[k]), int(index[k + 1]) if k + 1 < len(index) else None)
+            i, j = int(index[k]), int(following[k])
+            up = int(index[j]) if j >= 0 else None
+            if up is not None and up < i:
+                then = int(following[j])
+                if then >= 0 and int(index[then]) > up:  # back, then forwards: a jump
+                    up = None
+            yield self.get(i, up)
+
+
+def _next_other(index: np.ndarray) -> np.ndarray:
+    """(N,) for each position, the next position whose frame differs from it (-1: none)."""
+    out = np.full(len(index), -1, np.int64)
+    for k in range(len(index) - 2, -1, -1):
+        out[k] = k + 1 if index[k + 1] != index[k] else out[k + 1]
+    return out

@@ -112,3 +112,31 @@ def test_a_pingpong_schedule_over_long_gop_footage(tmp_path: Path) -> None:
     assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
     # two backward runs (250 → 30), each opening one chunk per GOP it crosses
     assert [lo for lo, _ in frames.chunks_opened] == [240, 120, 0] * 2
+
+
+def test_repeated_frames_and_loop_wraps_decode_without_extra_chunks(make_video, tmp_path: Path) -> None:
+    """A 50 fps pingpong over 25 fps footage shows each frame twice on the way back too: one chunk per
+    keyframe interval of the way back; a loop's wrap reopens the stream instead of decoding a chunk for
+    the one frame before it."""
+    video = long_gop(tmp_path / "gop.mp4", 200)
+    info = probe_video(video)
+    forward = list(iter_frames(video))
+    budget = 40 * SIZE[0] * SIZE[1] * 3
+    pingpong = Schedule("pingpong", first=0, last=150, out_fps=Fraction(50), footage_fps=FPS)
+    index = pingpong.frames(0, 600)  # there and back
+    frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
+    try:
+        got = [np.array(f) for f in frames.in_order(index)]
+    finally:
+        frames.close()
+    assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
+    assert [lo for lo, _ in frames.chunks_opened] == [120, 0]
+    loop = Schedule("loop", first=0, last=150, out_fps=FPS, footage_fps=FPS, dissolve=10)
+    index = loop.frames(0, 400)
+    frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
+    try:
+        got = [np.array(f) for f in frames.in_order(index)]
+    finally:
+        frames.close()
+    assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
+    assert frames.chunks_opened == []
