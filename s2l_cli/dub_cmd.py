@@ -122,6 +122,8 @@ def dub_cmd(
         f"background: {result.background}, footage frames {first}-{last}; "
         f"speech in {100 * result.speaking_share:.0f} % of frames",
     ]
+    if result.dissolve:
+        lines.append(f"loop: {result.dissolve}-frame cross-fade at {len(result.wraps)} wrap(s)")
     lines += [f"note: {n}" for n in result.notes]
     report.result(
         "\n".join(lines),
@@ -131,6 +133,8 @@ def dub_cmd(
         seconds=round(result.seconds, 4),
         background=result.background,
         footage_frames=list(result.footage_frames),
+        dissolve_frames=result.dissolve,
+        wraps=result.wraps,
         device=result.device,
         wall_seconds=round(result.wall_seconds, 2),
         frames_per_second=round(speed, 2),

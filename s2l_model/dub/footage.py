@@ -182,12 +182,13 @@ def track_footage(
     (or the gap interpolated) and the lower face fits the profile's crop. Poses and origins are kept for
     posed frames whose crop does not fit; frames without a pose get zeros (as ``from_profile`` gives).
 
-    ``track_video`` reads from the first frame, so frames before ``start_frame`` are tracked too (the cost
-    grows with the start), and so is the pose track's halo after the range (``halo_frames``, 0.64 s): the
-    smoothing and the gaps at both ends see the same neighbours as in a run over the whole video.
+    ``track_video`` seeks to the pose track's halo (``halo_frames``, 0.64 s) before ``start_frame`` and
+    runs the halo past the range, and no further: the cost does not grow with the start, and the smoothing
+    and the gaps at both ends see the same neighbours as in a run over the whole video.
     ``workdir`` receives the raw landmarks (``landmarks_raw.npy``). ``face``: which face to follow (1-based,
-    left to right on the first frame with faces; None: the largest). ``min_usable``: the share of the wanted
-    frames that must be usable (a caller that needs only some frames checks those itself, with 0).
+    left to right on the first frame with faces, counted from the halo before ``start_frame``; None: the
+    largest). ``min_usable``: the share of the wanted frames that must be usable (a caller that needs only
+    some frames checks those itself, with 0).
 
     Raises InputError (one line) for an old profile without its head model, a file that is not a readable
     video, a resolution other than the profile's (a documented limit: the profile's camera and crop are in
@@ -221,19 +222,30 @@ def track_footage(
         return None if on_progress is None else (lambda done, of: on_progress(name, done, of))
 
     workdir.mkdir(parents=True, exist_ok=True)
-    # A halo of frames after the range is tracked too, so the last frames are smoothed and their gaps
-    # interpolated as in a longer run: a range's poses do not depend on where it is cut.
+    # Tracking seeks to a halo of frames before the range and runs a halo past it, so the range's poses are
+    # smoothed and its gaps interpolated as in a run over the whole video: a range's poses do not depend
+    # on where it is cut. Rows of the raw track start at frame ``first``.
     fps = float(info.video.fps)
     halo = halo_frames(pose_sigma_frames(fps), fps)
-    raw = track_video(video, workdir, face_number=face, max_frames=stop + halo, on_progress=stage("tracking"))
-    stop = min(stop, raw.n_frames)  # the container's frame count can be an estimate
+    first = max(0, start_frame - halo)
+    raw = track_video(
+        video,
+        workdir,
+        face_number=face,
+        start_frame=first,
+        max_frames=stop + halo - first,
+        on_progress=stage("tracking"),
+        info=info,
+    )
+    stop = min(stop, first + raw.n_frames)  # the container's frame count can be an estimate
     if start_frame >= stop:
         raise InputError(
-            f"start frame {start_frame} is beyond the end of {video.name} ({raw.n_frames} frames decoded)"
+            f"start frame {start_frame} is beyond the end of {video.name} "
+            f"({first + raw.n_frames} frames decoded)"
         )
-    frames = range(start_frame, stop)
+    frames = range(start_frame - first, stop - first)  # rows of the raw track
     plan = plan_gaps(raw.found, max(1, round(MAX_GAP_SECONDS * float(raw.fps))))
-    tracked = plan.usable[start_frame:stop]
+    tracked = plan.usable[frames.start : frames.stop]
     need = int(np.ceil(min_usable * len(frames)))
     where = f"frames {start_frame}-{stop - 1} of {video.name}"
     if tracked.sum() < need:

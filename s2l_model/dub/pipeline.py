@@ -3,6 +3,7 @@
     speech file → SpeechTrack (decoded to a scratch file) → log-mel windows + speech activity ─┐
     footage tracks (the profile's, or --video tracked on the fly) → poses ────────────────────┼→ render_frames
     footage → Schedule (loop/pingpong/hold) → FootageFrames (decoded in schedule order) ───────┘       │
+              (a loop's cross-fade: the tail frames decoded and given lips alongside, then mixed)      │
     VideoWriter (ffmpeg, atomic) ← composed frames, + the speech file's own audio muxed ←─────────────┘
 
 Everything runs a batch of frames at a time, so memory does not grow with the speech's length. The output
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -70,6 +72,10 @@ class DubResult:
     wall_seconds: float
     speaking_share: float  # share of frames with speech activity
     notes: list[str] = field(default_factory=list)
+    #: loop: footage frames of the cross-fade at each wrap (0: none); wraps: output frames where each loop
+    #: cycle after the first begins (its cross-fade's first frame) or where pingpong turns
+    dissolve: int = 0
+    wraps: list[int] = field(default_factory=list)
 
 
 def dub(
@@ -133,7 +139,9 @@ def dub(
         )
         if schedule.note:
             notes.append(schedule.note)
-        _render(profile, speech, heard, tracks, schedule, footage, info, output, codec, options, stage)
+        _render(
+            profile, speech, heard, tracks, schedule, footage, info, output, codec, options, stage, scratch
+        )
     return DubResult(
         output=output,
         frames=n_out,
@@ -145,6 +153,8 @@ def dub(
         wall_seconds=time.monotonic() - started,
         speaking_share=float((heard.activity > 0.5).mean()),
         notes=notes,
+        dissolve=schedule.dissolve,
+        wraps=schedule.wraps(n_out).tolist(),
     )
 
 
@@ -193,10 +203,16 @@ def _render(
     codec: Codec,
     options: DubOptions,
     stage: StageFn,
+    scratch: Path,
 ) -> None:
-    """Compose every output frame over its scheduled footage frame and write them with the speech's audio."""
+    """Compose every output frame over its scheduled footage frame and write them with the speech's audio.
+
+    In a loop's cross-fade both footage frames get new lips, each at its own pose (the same speech), and
+    the two composed frames are mixed: the lips never ghost over a head they do not belong to."""
     n_out = len(heard.activity)
     index = schedule.frames(0, n_out)  # the footage frame behind each output frame
+    second, weight = schedule.mix(0, n_out)  # the footage frame mixed over it, and its weight
+    mixed = weight > 0
     shown = np.arange(schedule.first, schedule.last + 1)
     shown = shown[tracks.usable[shown]]
     compositor = LipCompositor.for_profile(
@@ -211,7 +227,16 @@ def _render(
         speech=heard,
         batch=options.batch,
     )
-    frames = FootageFrames(footage, tracks.fps, info)
+    # The tail frames of the cross-fades, rendered alongside (only where mixed; a second decoder, so the
+    # two runs each stream forwards).
+    tail_job = RenderJob(
+        layers=[FaceLayer(compositor, tracks.poses, tracks.usable[second] & mixed)],
+        footage=second,
+        speech=heard,
+        batch=options.batch,
+    )
+    frames = FootageFrames(footage, tracks.fps, info, scratch_dir=scratch)
+    tails = FootageFrames(footage, tracks.fps, info, scratch_dir=scratch)
     width, height = tracks.size
     try:
         with VideoWriter(
@@ -225,7 +250,30 @@ def _render(
             n_frames=n_out,
             overwrite=options.overwrite,
         ) as writer:
-            for rendered in render_frames(job, frames.in_order(index), on_batch=partial(stage, "dubbing")):
-                writer.write(rendered.frame)
+            rendered = render_frames(job, frames.in_order(index), on_batch=partial(stage, "dubbing"))
+            if not mixed.any():
+                for frame in rendered:
+                    writer.write(frame.frame)
+                return
+            blank = np.zeros((height, width, 3), np.uint8)  # behind unmixed frames: never live, never shown
+            tail_sources = _where(mixed, tails.in_order(second[mixed]), blank)
+            for k, (own, tail) in enumerate(
+                zip(rendered, render_frames(tail_job, tail_sources), strict=True)
+            ):
+                writer.write(dissolve(own.frame, tail.frame, float(weight[k])) if mixed[k] else own.frame)
     finally:
         frames.close()
+        tails.close()
+
+
+def _where(mask: np.ndarray, frames: Iterator[np.ndarray], blank: np.ndarray) -> Iterator[np.ndarray]:
+    """One frame per entry of ``mask``: the next of ``frames`` where True, ``blank`` elsewhere."""
+    for on in mask:
+        yield next(frames) if on else blank
+
+
+def dissolve(frame: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    """``other`` mixed over ``frame`` at ``weight`` (whole frames, rounded to uint8)."""
+    mixed = frame.astype(np.float32)
+    mixed += weight * (other.astype(np.float32) - mixed)
+    return np.round(mixed).astype(np.uint8)

@@ -16,7 +16,7 @@ import numpy as np
 
 from s2l_model.errors import InputError, NoFaceError
 from s2l_model.geometry.topology import N_LANDMARKS
-from s2l_model.media import MediaInfo, iter_frames, probe_video
+from s2l_model.media import MediaInfo, iter_frames, probe_video, seek_seconds
 from s2l_model.progress import CountFn as ProgressFn
 from s2l_model.tracking.mesh import FaceBox, FaceFinder, MeshTracker
 from s2l_model.tracking.store import NpyAppender
@@ -37,6 +37,8 @@ class RawTrack:
     sharpness: np.ndarray  # (N,) variance of the Laplacian of the face, NaN where not found
     faces: list[FaceBox] = field(default_factory=list)  # faces on the first frame that had any
     face_number: int = 1  # 1-based, left to right, in ``faces``
+    #: the video's frame of row 0 (a track started at ``start_frame``): row i is frame first_frame + i
+    first_frame: int = 0
 
     @property
     def n_frames(self) -> int:
@@ -92,6 +94,7 @@ def track_video(
     out_dir: str | os.PathLike[str],
     *,
     face_number: int | None = None,
+    start_frame: int = 0,
     max_frames: int | None = None,
     on_progress: ProgressFn | None = None,
     info: MediaInfo | None = None,
@@ -99,13 +102,21 @@ def track_video(
     """Track one face through ``video``; write ``out_dir/landmarks_raw.npy`` (N, 478, 3) float32 pixels.
 
     x, y are frame pixels; z is mediapipe's relative depth in the same pixel units (smaller = nearer).
-    Raises InputError when no face is found anywhere in the video. ``info``: the video's probe, if the
+    ``start_frame``: decoding seeks there (``seek_seconds``), so earlier frames are neither decoded nor
+    tracked; row i is the video's frame ``start_frame + i`` (``RawTrack.first_frame``), and the faces are
+    numbered on the first frame with faces from there. ``max_frames``: at most that many rows.
+    Raises InputError when no face is found in the frames tracked. ``info``: the video's probe, if the
     caller has it.
     """
     info = info or probe_video(video)
     assert info.video is not None
     width, height, fps = info.video.width, info.video.height, info.video.fps
-    total = info.video.n_frames if max_frames is None else min(info.video.n_frames, max_frames)
+    if not 0 <= start_frame < info.video.n_frames:
+        raise InputError(
+            f"start frame {start_frame} is outside {Path(video).name} ({info.video.n_frames} frames)"
+        )
+    left = info.video.n_frames - start_frame
+    total = left if max_frames is None else min(left, max_frames)
     scan_every = max(1, round(float(fps) / SCANS_PER_SECOND))
     out = Path(out_dir)
     found: list[bool] = []
@@ -120,7 +131,11 @@ def track_video(
     missing = np.full((N_LANDMARKS, 3), np.nan, np.float32)
     try:
         with NpyAppender(out / "landmarks_raw.npy", (N_LANDMARKS, 3), np.float32) as store:
-            for index, frame in enumerate(iter_frames(video, info=info, max_frames=max_frames)):
+            decoded = iter_frames(
+                video, info=info, start=seek_seconds(start_frame, fps), max_frames=max_frames
+            )
+            for row, frame in enumerate(decoded):
+                index = start_frame + row
                 landmarks = None
                 if not following and lost_for % scan_every == 0:
                     if not faces:
@@ -163,13 +178,14 @@ def track_video(
                     last_box = FaceBox.around(landmarks)
                     lost_for = 0
                 if on_progress is not None:
-                    on_progress(index + 1, total)
+                    on_progress(row + 1, total)
     finally:
         finder.close()
         tracker.close()
     if not any(found):
         (out / "landmarks_raw.npy").unlink(missing_ok=True)
-        raise NoFaceError(f"no face found in {Path(video).name} ({len(found)} frames searched)")
+        where = f" from frame {start_frame}" if start_frame else ""
+        raise NoFaceError(f"no face found in {Path(video).name} ({len(found)} frames searched{where})")
     return RawTrack(
         landmarks_path=out / "landmarks_raw.npy",
         fps=fps,
@@ -179,4 +195,5 @@ def track_video(
         sharpness=np.array(sharpness, dtype=np.float64),
         faces=faces,
         face_number=chosen,
+        first_frame=start_frame,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2l_model.dub.background import FootageFrames, Schedule, choose_loop_end, plan_schedule
+from s2l_model.dub.background import FootageFrames, Schedule, choose_loop, plan_schedule
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
 from s2l_model.features.activity import activity_weights, speech_activity
@@ -71,30 +71,32 @@ def test_plan_stays_inside_the_tracked_run_and_checks_start() -> None:
 
 
 def test_loop_end_is_where_the_footage_returns_to_its_start() -> None:
-    # A periodic "footage" (period 40 frames) with a slow drift: the best wrap is after frame 79 (= 2
-    # periods), where the next frames would be frames 0, 1, 2 again (frame 59 looks like frame 0 too, but
-    # moves the other way); the change at the wrap is then the footage's own step there.
+    # A periodic "footage" (period 40 frames) with a slow drift: the loop's period is two periods (80
+    # frames), its cross-fade mixing frames 80 … into 0 … (59 looks like 0 too, but moves the other way);
+    # through the cross-fade the mixed picture changes about as much as the footage's own steps.
     t = np.arange(100)
     thumbs = (np.sin(2 * np.pi * t / 40)[:, None, None] * 50 + 0.01 * t[:, None, None]) * np.ones((1, 4, 4))
-    end, jump, median = choose_loop_end(thumbs)
-    assert end == 79
-    natural_step = np.abs(thumbs[80] - thumbs[79]).mean()
-    assert abs(jump - natural_step) <= 0.01 * 80 + 1e-3 and jump <= 2 * median  # up to the drift
+    choice = choose_loop(thumbs, FPS)
+    assert choice.end + 1 - choice.dissolve == 80 and choice.ratio <= 2
     usable = np.ones(100, bool)
     s = plan_schedule(
         "loop", usable=usable, footage_fps=FPS, out_fps=FPS, n_out=300, start_frame=0,
         thumbnails_of=lambda first, count: thumbs[first : first + count],
     )  # fmt: skip
-    assert s.mode == "loop" and s.note is None
-    k = np.flatnonzero(np.diff(s.frames(0, 300)) < 0)[0]  # the wrap
-    out = s.frames(0, 300)
-    assert np.abs(thumbs[out[k + 1]] - thumbs[out[k]]).mean() <= 2 * median
+    assert s.mode == "loop" and s.note is None and s.dissolve == choice.dissolve
+    out, (second, weight) = s.frames(0, 300), s.mix(0, 300)
+    shown = (1 - weight)[:, None, None] * thumbs[out] + weight[:, None, None] * thumbs[second]
+    steps = np.abs(np.diff(shown, axis=0)).mean(axis=(1, 2))
+    assert steps.max() <= 2 * choice.median
 
 
 def test_loop_turns_back_when_the_footage_never_returns() -> None:
-    thumbs = np.arange(100, dtype=np.float64)[:, None, None] * np.ones((1, 4, 4))  # a steady pan
+    # a steady pan (a brightness ramp) at 5 fps: the longest cross-fade (1 s = 5 frames) would still step
+    # by about 45 / 6 median steps
+    thumbs = np.arange(100, dtype=np.float64)[:, None, None] * np.ones((1, 4, 4))
+    fps = Fraction(5)
     s = plan_schedule(
-        "loop", usable=np.ones(100, bool), footage_fps=FPS, out_fps=FPS, n_out=300, start_frame=0,
+        "loop", usable=np.ones(100, bool), footage_fps=fps, out_fps=fps, n_out=300, start_frame=0,
         thumbnails_of=lambda first, count: thumbs[first : first + count],
     )  # fmt: skip
     assert s.mode == "pingpong" and s.note and "back and forth" in s.note
