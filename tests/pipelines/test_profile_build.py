@@ -89,8 +89,9 @@ def test_profile_info(built: dict) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "held-out psnr_mouth" in proc.stdout and "canonical frame" in proc.stdout
     proc = run_s2l("profile", "info", str(built["profile"]), "--json")
-    event = json.loads(proc.stdout)
-    assert event["manifest"]["preset"]["name"] == "tiny"
+    events = [json.loads(line) for line in proc.stdout.splitlines()]  # JSON lines only: progress, result
+    assert {e["event"] for e in events[:-1]} <= {"progress"} and events[-1]["event"] == "result"
+    assert events[-1]["manifest"]["preset"]["name"] == "tiny" and events[-1]["verified"] is True
 
 
 def test_evaluate_a_profile_prints_the_papers_columns(built: dict) -> None:
