@@ -319,7 +319,9 @@ def _verify(profile: Path, json_out: bool) -> str:
     from s2l_model.profile.container import verify_profile
 
     with Reporter(json_out).stages() as on_stage:
-        check = verify_profile(profile, lambda done, total: on_stage("verifying", done, total))
+        check = verify_profile(
+            profile, lambda done, total: on_stage("verifying (MB)", -(-done // 10**6), -(-total // 10**6))
+        )
     if not check.ok:
         names = ", ".join(check.damaged)
         raise InputError(
