@@ -27,8 +27,8 @@ R = TypeVar("R")
 EventFn = Callable[[str, dict[str, Any]], None]
 #: What an executor gives for a job: the job function's result, or the one-line error when it failed.
 Outcome = R | str
-#: What a timeline's dub job gives: (frames, seconds).
-DubDone = tuple[int, float]
+#: What a timeline's dub job gives: (frames, seconds, (first, last) footage frame shown).
+DubDone = tuple[int, float, tuple[int, int]]
 PROGRESS_EVERY_S = 0.5
 
 
@@ -99,7 +99,8 @@ _PROFILES: dict[tuple[str, str], Any] = {}
 
 
 def run_one(job: Job, device: str, events: EventQueue, *, out_dir: Path) -> DubDone:
-    """Run one timeline job (a ``dub``) in a worker; returns (frames, seconds). Raises on failure.
+    """Run one timeline job (a ``dub``) in a worker; returns (frames, seconds, (first, last) footage frame
+    shown). Raises on failure.
 
     Bind ``out_dir`` (the output folder, which the output must not leave) to make it a job function."""
     from s2l_model.device import choose_device
@@ -131,7 +132,7 @@ def run_one(job: Job, device: str, events: EventQueue, *, out_dir: Path) -> DubD
         if job.speech_duration is not None:  # a line cut from a longer recording: only its part
             speech = cut_speech(job.speech, job.speech_start, job.speech_duration, Path(scratch) / "line.wav")
         result = dub(job.profile, speech, job.output, options, on_stage=on_stage, profile=_PROFILES[key])
-    return result.frames, round(time.monotonic() - started, 2)
+    return result.frames, round(time.monotonic() - started, 2), result.footage_frames
 
 
 def cut_speech(source: Path, start: float, duration: float, target: Path) -> Path:

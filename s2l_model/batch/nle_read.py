@@ -237,12 +237,17 @@ def _job(
             "timeline's rate first"
         )
         return None, take
-    first = take_in + lead
+    # Source times are on the media's own clock: an editor's take of camera footage that starts at
+    # 01:00:00:00 has its source in at 01:00:10:00 for frame 250 (at 25 fps), not frame 90250.
+    first = take_in + lead - _media_start(take.clip, info, rate)
+    if first < 0:
+        found.append(f"take {take.clip.name!r} starts {-first} frames before the first frame of {video.name}")
+        return None, take
     if first + duration > info.video.n_frames:
         found.append(
             f"needs frames {first}-{first + duration - 1} of {video.name}, which has {info.video.n_frames}"
         )
-    speech_start = line.trimmed_range().start_time.to_seconds()
+    speech_start = (line.trimmed_range().start_time - _available_start(line)).to_seconds()
     seconds = Fraction(duration) / fps
     if speech is not None:
         heard = _probe(speech, plan, video=False)
@@ -267,7 +272,7 @@ def _job(
             video=video,
             start=float(Fraction(first) / fps),
             end=float(Fraction(first + duration) / fps),
-            background="hold",  # the range is as long as the line: nothing to loop
+            background="loop",  # the range is as long as the line: it plays through, never wraps
             speech_start=speech_start,
             speech_duration=float(seconds),
             label=str(where),
@@ -359,6 +364,28 @@ def _probe(path: Path, plan: NlePlan, *, video: bool) -> MediaInfo | str:
     if not video and not info.has_audio:
         return f"no audio track in {path}"
     return info
+
+
+def _available_start(clip: Any) -> Any:
+    """Where the clip's media starts on its own clock (``available_range``; time 0 where it has none)."""
+    available = getattr(clip.media_reference, "available_range", None)
+    start = clip.trimmed_range().start_time
+    return available.start_time if available is not None else start - start
+
+
+def _media_start(clip: Any, info: MediaInfo, rate: float) -> int:
+    """The frame number, on the timeline's clock, of the media's first frame: its ``available_range``
+    start where the timeline says (OTIO, FCP XML), else the file's own source timecode (an EDL's source
+    timecodes are the tape's), else 0."""
+    from s2l_model.media.timecode import parse_timecode, timecode_frames
+
+    available = getattr(clip.media_reference, "available_range", None)
+    if available is not None:
+        return round(available.start_time.value_rescaled_to(rate))
+    assert info.video is not None
+    if info.video.timecode:
+        return timecode_frames(parse_timecode(info.video.timecode), info.video.fps)
+    return 0
 
 
 def _frames(time: Any, rate: float, what: str, found: list[str]) -> int | None:

@@ -35,6 +35,7 @@ class JobResult:
     frames: int | None = None
     error: str | None = None
     fingerprint: str | None = None
+    footage_frames: list[int] | None = None  # first and last footage frame behind the dub
 
 
 @dataclass
@@ -136,5 +137,7 @@ def run_jobs(
 def _result(job: Job, mark: str, outcome: Outcome[DubDone]) -> JobResult:
     if isinstance(outcome, str):
         return JobResult(job.id, job.row, "failed", str(job.output), error=outcome, fingerprint=mark)
-    frames, seconds = outcome
-    return JobResult(job.id, job.row, "done", str(job.output), seconds, frames, fingerprint=mark)
+    frames, seconds, (first, last) = outcome
+    result = JobResult(job.id, job.row, "done", str(job.output), seconds, frames, fingerprint=mark)
+    result.footage_frames = [first, last]
+    return result

@@ -57,8 +57,12 @@ def timeline(
     audio: dict[str, list[Placed]],
     *,
     media_frames: int = 10_000,
+    media_start: dict[str, str] | None = None,
 ) -> Any:
-    """A timeline with video tracks (bottom first) and named audio tracks, clips at their record timecodes."""
+    """A timeline with video tracks (bottom first) and named audio tracks, clips at their record timecodes.
+
+    ``media_start``: the source timecode of a media file's first frame, by file name (default 0: camera
+    footage usually starts elsewhere, e.g. 01:00:00:00, and source times are on that clock)."""
     import opentimelineio as otio
     from opentimelineio import opentime
 
@@ -66,13 +70,23 @@ def timeline(
     result = otio.schema.Timeline(name="s2l test")
     result.global_start_time = opentime.RationalTime(0, r)
     for k, clips in enumerate(video, start=1):
-        result.tracks.append(_track(otio, f"V{k}", otio.schema.TrackKind.Video, clips, r, media_frames))
+        track = _track(otio, f"V{k}", otio.schema.TrackKind.Video, clips, r, media_frames, media_start or {})
+        result.tracks.append(track)
     for name, clips in audio.items():
-        result.tracks.append(_track(otio, name, otio.schema.TrackKind.Audio, clips, r, media_frames))
+        track = _track(otio, name, otio.schema.TrackKind.Audio, clips, r, media_frames, media_start or {})
+        result.tracks.append(track)
     return result
 
 
-def _track(otio: Any, name: str, kind: Any, clips: list[Placed], rate: float, media_frames: int) -> Any:
+def _track(
+    otio: Any,
+    name: str,
+    kind: Any,
+    clips: list[Placed],
+    rate: float,
+    media_frames: int,
+    media_start: dict[str, str],
+) -> Any:
     from opentimelineio import opentime
 
     track = otio.schema.Track(name=name, kind=kind)
@@ -84,7 +98,8 @@ def _track(otio: Any, name: str, kind: Any, clips: list[Placed], rate: float, me
         reference = otio.schema.ExternalReference(
             target_url=placed.media,
             available_range=opentime.TimeRange(
-                opentime.RationalTime(0, rate), opentime.RationalTime(media_frames, rate)
+                opentime.from_timecode(media_start.get(placed.media, "00:00:00:00"), rate),
+                opentime.RationalTime(media_frames, rate),
             ),
         )
         clip = otio.schema.Clip(

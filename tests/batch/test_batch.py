@@ -118,15 +118,15 @@ def test_the_report_holds_what_the_executor_gives(tmp_path: Path) -> None:
     ) -> Iterator[tuple[Job, Outcome[DubDone]]]:
         assert (to_run, device) == (jobs, "cpu")
         yield to_run[1], "it broke"
-        yield to_run[0], (12, 0.5)
+        yield to_run[0], (12, 0.5, (3, 14))
 
     report_path = tmp_path / "report.json"
     report = run_jobs(jobs, [Problem(4, "bad row")], executor=executor, out_dir=tmp_path,
                       report_path=report_path, device="cpu")  # fmt: skip
-    assert [(r.id, r.status, r.frames, r.error) for r in report.jobs] == [
-        ("a", "done", 12, None),
-        ("b", "failed", None, "it broke"),
-        ("row 4", "failed", None, "bad row"),
+    assert [(r.id, r.status, r.frames, r.error, r.footage_frames) for r in report.jobs] == [
+        ("a", "done", 12, None, [3, 14]),
+        ("b", "failed", None, "it broke", None),
+        ("row 4", "failed", None, "bad row", None),
     ]
     assert json.loads(report_path.read_text())["failed"] == 2
 

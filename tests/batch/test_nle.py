@@ -17,7 +17,7 @@ import pytest
 
 from s2l_model.batch.nle_read import read_nle_timeline
 from s2l_model.batch.nle_write import FAILED_MARKER, write_dubbed_timeline
-from s2l_model.media import estimate_offset, load_speech, probe_video
+from s2l_model.media import estimate_offset, ffmpeg_exe, load_speech, probe_video
 from s2l_model.sample import SampleOutputs
 from tests.batch.nle_support import FILM, NTSC, Placed, footage_at, recording, timeline, write
 from tests.support import assert_one_line_error, run_s2l
@@ -78,6 +78,29 @@ def test_jobs_are_frame_exact_in_every_format(media: Path, tmp_path: Path, suffi
     assert job.speech_duration == float(Fraction(frames) / rate)
     assert job.label.endswith(f"'ANNA: line 1' at {line_in}")  # the record timecode, drop-frame at 29.97
     assert job.label.startswith("A1")  # the track: an EDL and FCP XML keep no track names, only positions
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".edl"])
+def test_source_times_count_from_the_media_timecode(media: Path, tmp_path: Path, suffix: str) -> None:
+    """Camera footage whose first frame is 01:00:00;00: the take's source in 01:00:00;15 is its frame 15.
+    OTIO and FCP XML say where the media starts (``available_range``); an EDL does not, and the file's own
+    source timecode tells."""
+    camera = media / "camera_2997.mp4"
+    if not camera.exists():
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(media / "take_2997.mp4"), "-c", "copy",
+               "-timecode", "01:00:00;00", "-y", str(camera)]  # fmt: skip
+        subprocess.run(cmd, check=True, capture_output=True)
+    tl = timeline(
+        NTSC,
+        [[Placed("take 1", camera.name, "00:00:59;00", "01:00:00;15", 120)]],
+        {"ANNA": [Placed("ANNA: line 1", "adr.wav", "00:01:00;10", "00:00:00;12", 30)]},
+        media_start={camera.name: "01:00:00;00"},
+    )
+    path = write(tl, media / f"camera{suffix}")
+    plan = read_nle_timeline(path, tmp_path / "out", {"ANNA": media / "anna.prof"})
+    assert plan.problems == []
+    (job,) = plan.jobs
+    assert round(job.start * NTSC) == 15 + 38  # as in CASES["2997df"], on the camera's clock
 
 
 def test_a_broken_timeline_names_every_problem_and_runs_nothing(media: Path, tmp_path: Path) -> None:
@@ -157,6 +180,8 @@ def test_a_timeline_is_dubbed_and_written_back(media: Path, tiny_profile: Path, 
     assert proc.returncode == 1, proc.stderr
     summary = events(proc.stdout)[-1]
     assert (summary["done"], summary["failed"]) == (1, 1), summary
+    (done,) = [e for e in events(proc.stdout) if e["event"] == "job_done"]
+    assert done["footage_frames"] == [20, 49]  # the take plays on under the line, frame for frame
     render = out / "ANNA_hello.mp4"
     info = probe_video(render).video
     assert info is not None and info.fps == NTSC and info.n_frames == 30  # the line's frames, at its rate
