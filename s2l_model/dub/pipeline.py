@@ -25,6 +25,7 @@ import numpy as np
 
 from s2l_model.device import choose_device
 from s2l_model.dub.background import BackgroundMode, FootageFrames, Schedule, plan_schedule, thumbnails
+from s2l_model.dub.dissolve import align, dissolve
 from s2l_model.dub.footage import FootageTracks, track_footage
 from s2l_model.dub.speech import SpeechTrack
 from s2l_model.errors import InputError
@@ -260,7 +261,12 @@ def _render(
             for k, (own, tail) in enumerate(
                 zip(rendered, render_frames(tail_job, tail_sources), strict=True)
             ):
-                writer.write(dissolve(own.frame, tail.frame, float(weight[k])) if mixed[k] else own.frame)
+                if not mixed[k]:
+                    writer.write(own.frame)
+                    continue
+                # the two framings of a reframed shot glide into each other (one head, not two)
+                alignment = align(own.frame, tail.frame)
+                writer.write(dissolve(own.frame, tail.frame, float(weight[k]), alignment))
     finally:
         frames.close()
         tails.close()
@@ -270,10 +276,3 @@ def _where(mask: np.ndarray, frames: Iterator[np.ndarray], blank: np.ndarray) ->
     """One frame per entry of ``mask``: the next of ``frames`` where True, ``blank`` elsewhere."""
     for on in mask:
         yield next(frames) if on else blank
-
-
-def dissolve(frame: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
-    """``other`` mixed over ``frame`` at ``weight`` (whole frames, rounded to uint8)."""
-    mixed = frame.astype(np.float32)
-    mixed += weight * (other.astype(np.float32) - mixed)
-    return np.round(mixed).astype(np.uint8)
