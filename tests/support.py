@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 
-def run_s2l(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_s2l(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``s2l ARGS`` in a subprocess. ``timeout`` only stops a hung command: it is far above what any
+    command here takes on a machine twice as slow as the slowest seen (training sets its own)."""
     return subprocess.run(
-        [sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "s2l_cli", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
     )
 
 
