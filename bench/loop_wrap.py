@@ -8,8 +8,11 @@ RESULT.json is the last line of `s2l dub --json` for OUTPUT (its `wraps`, `disso
 difference of consecutive output frames, in grey levels, from the frame before the cross-fade to the first
 frame after it, both at full resolution and on 64-px thumbnails (the chooser's own measure), and divides
 the largest by the median consecutive difference of the whole output: ≤ 2 means the wrap is no bigger a
-change than twice a typical frame step. For comparison it reports the jump a plain wrap (no cross-fade)
-would make between the same footage frames, measured on the footage.
+change than twice a typical frame step. As the footage moves by itself too (a gesture inside a long
+cross-fade counts), with --profile it also reports the footage's own steps at the same frames (the
+larger of the two runs' steps) and the largest excess of the output's step over them. For comparison it
+reports the jump a plain wrap (no cross-fade) would make between the same footage frames, measured on the
+footage.
 
 Contact sheets (PNG) go to --out, which is git-ignored: for each wrap a grid of the output frames from two
 before the cross-fade to two after it, and with --profile a full-resolution crop of the lower face (the
@@ -32,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from s2l_model.dub.background import Schedule, thumbnails  # noqa: E402
 from s2l_model.dub.footage import FootageTracks  # noqa: E402
-from s2l_model.media import iter_frames, probe_video  # noqa: E402
+from s2l_model.media import iter_frames, probe_video, seek_seconds  # noqa: E402
 from s2l_model.media.atomic import write_json, write_png  # noqa: E402
 from s2l_model.prepare.inspect import contact_sheet  # noqa: E402
 from s2l_model.profile.speaker import SpeakerProfile  # noqa: E402
@@ -85,16 +88,27 @@ def main() -> None:
         tracks = FootageTracks.from_profile(profile)
     schedule = Schedule("loop", first, last, fps, fps, dissolve=w)
     index = schedule.frames(0, n)
+    second, _ = schedule.mix(0, n)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        own_steps = None
         if profile is not None:
             footage = profile.extract_footage(Path(tmp))
+            own_steps = _footage_steps(footage, first, last + 1, fps)
         for i, wrap in enumerate(wraps):
             span = slice(wrap - 1, wrap + w)  # steps from the frame before the cross-fade to the one after
+            natural = None
+            if own_steps is not None:  # the footage's own motion there: the larger of the two runs' steps
+                ks = np.arange(span.start, span.stop)
+                natural = np.maximum(own_steps[index[ks] - first], own_steps[second[ks] - first])
             row = {
                 "wrap_output_frame": wrap,
                 "dissolve_frames": w,
                 "full_max_over_median": round(float(full[span].max()) / med_full, 3),
+                "natural_max_over_median": _ratio(None if natural is None else natural.max(), med_full),
+                "full_excess_over_natural_max": _ratio(
+                    None if natural is None else (full[span] - natural).max(), med_full
+                ),
                 "thumb_max_over_median": round(float(small[span].max()) / med_small, 3),
                 "full_steps_over_median": [round(float(v) / med_full, 2) for v in full[span]],
             }
@@ -125,6 +139,21 @@ def main() -> None:
     print(json.dumps({k: v for k, v in report.items() if k != "wraps"}))
     if args.json:
         write_json(args.json, report)
+
+
+def _footage_steps(footage: Path, lo: int, hi: int, fps: Fraction) -> np.ndarray:
+    """(hi - lo,) full-resolution grey step of footage frame lo + j to the next (the last: 0)."""
+    steps, previous = [], None
+    for frame in iter_frames(footage, start=seek_seconds(lo, fps), max_frames=hi - lo + 1):
+        grey = frame.astype(np.float32).mean(axis=2)
+        if previous is not None:
+            steps.append(float(np.abs(grey - previous).mean()))
+        previous = grey
+    return np.array(steps + [0.0] * (hi - lo - len(steps)))
+
+
+def _ratio(value: float | None, median: float) -> float | None:
+    return None if value is None else round(float(value) / median, 3)
 
 
 if __name__ == "__main__":

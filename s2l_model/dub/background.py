@@ -44,6 +44,10 @@ MIN_DISSOLVE_SECONDS = 0.2
 MAX_DISSOLVE_SECONDS = 1.0
 #: ... and at most this share of the loop, so most of every cycle plays unmixed.
 MAX_DISSOLVE_SHARE = 0.25
+#: An aligned dissolve (one head gliding between two framings, no double image) is made as long as the
+#: first of these that both runs allow (within MAX_DISSOLVE_SHARE of the loop): the slower the glide, the
+#: smaller each frame's change, and a slow push-in is what a viewer takes for camera work.
+ALIGNED_DISSOLVE_SECONDS = (2.0, 1.0)
 #: Loop ends (per dissolve length) whose dissolve is measured exactly, the lowest bounds first.
 EXACT_CANDIDATES = 16
 THUMB_WIDTH = 64
@@ -130,12 +134,16 @@ def plan_schedule(
     n_out: int,
     start_frame: int,
     thumbnails_of: Callable[[int, int], np.ndarray] | None = None,
+    aligned: Callable[[int, int], bool] | None = None,
 ) -> Schedule:
     """The schedule for ``n_out`` output frames from footage frame ``start_frame`` on.
 
     ``usable`` (N,) marks the tracked footage frames; ``thumbnails_of(first, count)`` gives small grey
     images of footage frames, to choose a loop's end and its cross-fade (called only when a loop is
-    needed)."""
+    needed). ``aligned(a, b)``: whether footage frames a and b are one shot in two framings, which the
+    dissolve then aligns (``dub.dissolve``). An aligned dissolve shows one head gliding from one framing
+    into the other, so it is made as long as allowed: the slower the glide, the smaller each frame's
+    change (the shortest dissolve suits only a plain mix, whose double image should not last)."""
     n = len(usable)
     if mode not in BACKGROUND_MODES:
         raise InputError(f"unknown background {mode!r}; choose one of {', '.join(BACKGROUND_MODES)}")
@@ -171,7 +179,19 @@ def plan_schedule(
         )
         return Schedule("pingpong", start_frame, run_end, out_fps, footage_fps, note)
     loop_end = start_frame + choice.end
-    return Schedule("loop", start_frame, loop_end, out_fps, footage_fps, dissolve=choice.dissolve)
+    dissolve = choice.dissolve
+    if aligned is not None and dissolve > 0:
+        cap = int(MAX_DISSOLVE_SHARE * (choice.end + 1))
+        for seconds in ALIGNED_DISSOLVE_SECONDS:
+            w = min(round(seconds * footage_fps), cap)
+            # the first and the last pair of the longer dissolve must both be one shot in two framings (a
+            # cut inside either run would leave pairs no alignment joins)
+            first_pair = (start_frame, loop_end + 1 - w)
+            last_pair = (start_frame + w - 1, loop_end)
+            if w > dissolve and aligned(*first_pair) and aligned(*last_pair):
+                dissolve = w
+                break
+    return Schedule("loop", start_frame, loop_end, out_fps, footage_fps, dissolve=dissolve)
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,10 @@ from s2l_model.media import (
     VideoWriter,
     check_output_path,
     codec_for_path,
+    iter_frames,
     probe,
     probe_video,
+    seek_seconds,
 )
 from s2l_model.profile.speaker import SpeakerProfile
 from s2l_model.progress import StageFn
@@ -137,6 +139,7 @@ def dub(
             n_out=n_out,
             start_frame=start_frame,
             thumbnails_of=lambda first, count: thumbnails(footage, first, count, tracks.fps),
+            aligned=partial(_one_shot, footage, info, tracks.fps),
         )
         if schedule.note:
             notes.append(schedule.note)
@@ -270,6 +273,15 @@ def _render(
     finally:
         frames.close()
         tails.close()
+
+
+def _one_shot(footage: Path, info: MediaInfo, fps: Fraction, a: int, b: int) -> bool:
+    """Whether footage frames ``a`` and ``b`` are one shot in two framings (``dissolve.align``)."""
+
+    def frame(index: int) -> np.ndarray:
+        return next(iter_frames(footage, start=seek_seconds(index, fps), max_frames=1, info=info))
+
+    return align(frame(a), frame(b)) is not None
 
 
 def _where(mask: np.ndarray, frames: Iterator[np.ndarray], blank: np.ndarray) -> Iterator[np.ndarray]:

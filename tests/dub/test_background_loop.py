@@ -139,3 +139,28 @@ def test_dub_loops_cut_footage_with_a_cross_fade(
         a, b = footage[index[k]][:40].astype(np.float32), footage[second[k]][:40].astype(np.float32)
         expected = np.round(a + weight[k] * (b - a)).astype(np.uint8)
         assert np.array_equal(frame[:40], expected), k
+
+
+def test_an_aligned_dissolve_is_made_long() -> None:
+    """Where both ends of the longer dissolve are one shot in two framings, the glide is made as long as
+    allowed (2 s, within a quarter of the loop); where either end is not, the dissolve stays as chosen."""
+    thumbs = cut_thumbnails(n=400, cut=200)
+    asked: list[tuple[int, int]] = []
+
+    def plan(answer: bool) -> Schedule:
+        def aligned(a: int, b: int) -> bool:
+            asked.append((a, b))
+            return answer
+
+        return plan_schedule(
+            "loop", usable=np.ones(400, bool), footage_fps=FPS, out_fps=FPS, n_out=1000, start_frame=0,
+            thumbnails_of=lambda first, count: thumbs[first : first + count], aligned=aligned,
+        )  # fmt: skip
+
+    plain = plan(False)
+    assert 0 < plain.dissolve < 50
+    asked.clear()
+    long = plan(True)
+    assert long.last == plain.last and long.dissolve == min(50, int(0.25 * (plain.last + 1)))
+    w = long.dissolve
+    assert asked == [(0, long.last + 1 - w), (w - 1, long.last)]  # the first and the last pair
