@@ -122,21 +122,19 @@ def test_repeated_frames_and_loop_wraps_decode_without_extra_chunks(make_video, 
     info = probe_video(video)
     forward = list(iter_frames(video))
     budget = 40 * SIZE[0] * SIZE[1] * 3
+
+    def decode(schedule: Schedule, n_out: int) -> list[int]:
+        """Decode the schedule's frames, check them against the forward decode; the chunks opened."""
+        index = schedule.frames(0, n_out)
+        frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
+        try:
+            got = [np.array(f) for f in frames.in_order(index)]
+        finally:
+            frames.close()
+        assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
+        return [lo for lo, _ in frames.chunks_opened]
+
     pingpong = Schedule("pingpong", first=0, last=150, out_fps=Fraction(50), footage_fps=FPS)
-    index = pingpong.frames(0, 600)  # there and back
-    frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
-    try:
-        got = [np.array(f) for f in frames.in_order(index)]
-    finally:
-        frames.close()
-    assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
-    assert [lo for lo, _ in frames.chunks_opened] == [120, 0]
+    assert decode(pingpong, 600) == [120, 0]  # there and back
     loop = Schedule("loop", first=0, last=150, out_fps=FPS, footage_fps=FPS, dissolve=10)
-    index = loop.frames(0, 400)
-    frames = FootageFrames(video, FPS, info, cache_bytes=budget, scratch_dir=tmp_path)
-    try:
-        got = [np.array(f) for f in frames.in_order(index)]
-    finally:
-        frames.close()
-    assert all(np.array_equal(g, forward[k]) for g, k in zip(got, index, strict=True))
-    assert frames.chunks_opened == []
+    assert decode(loop, 400) == []
