@@ -123,7 +123,8 @@ def dub_cmd(
         f"speech in {100 * result.speaking_share:.0f} % of frames",
     ]
     if result.dissolve:
-        lines.append(f"loop: {result.dissolve}-frame cross-fade at {len(result.wraps)} wrap(s)")
+        kind = "aligned cross-fade (one shot in two framings)" if result.aligned else "cross-fade"
+        lines.append(f"loop: {result.dissolve}-frame {kind} at {len(result.wraps)} wrap(s)")
     lines += [f"note: {n}" for n in result.notes]
     report.result(
         "\n".join(lines),
@@ -134,6 +135,7 @@ def dub_cmd(
         background=result.background,
         footage_frames=list(result.footage_frames),
         dissolve_frames=result.dissolve,
+        dissolve_aligned=result.aligned,
         wraps=result.wraps,
         device=result.device,
         wall_seconds=round(result.wall_seconds, 2),

@@ -68,6 +68,8 @@ class Schedule:
     footage_fps: Fraction
     note: str | None = None
     dissolve: int = 0  # footage frames of the cross-fade at each loop wrap (loop only)
+    #: the two runs of the dissolve are one shot in two framings: render it aligned (``dub.dissolve``)
+    aligned: bool = False
 
     def virtual(self, k: np.ndarray) -> np.ndarray:
         """Footage frames after ``first`` at output frames ``k`` if the footage never ended (nearest)."""
@@ -179,19 +181,17 @@ def plan_schedule(
         )
         return Schedule("pingpong", start_frame, run_end, out_fps, footage_fps, note)
     loop_end = start_frame + choice.end
-    dissolve = choice.dissolve
+    dissolve, one_shot = choice.dissolve, False
     if aligned is not None and dissolve > 0:
         cap = int(MAX_DISSOLVE_SHARE * (choice.end + 1))
-        for seconds in ALIGNED_DISSOLVE_SECONDS:
-            w = min(round(seconds * footage_fps), cap)
-            # the first and the last pair of the longer dissolve must both be one shot in two framings (a
-            # cut inside either run would leave pairs no alignment joins)
-            first_pair = (start_frame, loop_end + 1 - w)
-            last_pair = (start_frame + w - 1, loop_end)
-            if w > dissolve and aligned(*first_pair) and aligned(*last_pair):
-                dissolve = w
+        longer = [min(round(seconds * footage_fps), cap) for seconds in ALIGNED_DISSOLVE_SECONDS]
+        for w in [w for w in longer if w > dissolve] + [dissolve]:
+            # the first and the last pair of the dissolve must both be one shot in two framings (a cut
+            # inside either run would leave pairs no alignment joins); the chosen length is the last resort
+            if aligned(start_frame, loop_end + 1 - w) and aligned(start_frame + w - 1, loop_end):
+                dissolve, one_shot = w, True
                 break
-    return Schedule("loop", start_frame, loop_end, out_fps, footage_fps, dissolve=dissolve)
+    return Schedule("loop", start_frame, loop_end, out_fps, footage_fps, dissolve=dissolve, aligned=one_shot)
 
 
 @dataclass(frozen=True)

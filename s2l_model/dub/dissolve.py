@@ -35,12 +35,30 @@ def _grey_thumbnail(frame: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32), scale
 
 
-def align(frame: np.ndarray, other: np.ndarray) -> np.ndarray | None:
+def align(frame: np.ndarray, other: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray | None:
     """The (2, 3) affine map W, in full-resolution pixels, with ``other(W x) ≈ frame(x)``; None when the two
-    frames are not one shot under a small reframe, or are aligned already (a plain mix is then right)."""
+    frames are not one shot under a small reframe, or are aligned already (a plain mix is then right).
+
+    ``initial``: a map found for a neighbouring pair, where the search starts (fewer iterations) and what
+    comes back when this pair finds none (``None`` stays ``None``)."""
     template, scale = _grey_thumbnail(frame)
     moving, _ = _grey_thumbnail(other)
+    found = _ecc(template, moving, scale, frame.shape[:2], initial)
+    return initial if found is None else found
+
+
+def _ecc(
+    template: np.ndarray,
+    moving: np.ndarray,
+    scale: float,
+    shape: tuple[int, int],
+    initial: np.ndarray | None,
+) -> np.ndarray | None:
+    """ECC's affine map between two thumbnails, in full-resolution pixels, within the reframe limits."""
     warp = np.eye(2, 3, dtype=np.float32)
+    if initial is not None:
+        warp = initial.astype(np.float32).copy()
+        warp[:, 2] *= scale
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 60, 1e-5)
     try:
         correlation, warp = cv2.findTransformECC(template, moving, warp, cv2.MOTION_AFFINE, criteria, None, 5)
@@ -51,7 +69,7 @@ def align(frame: np.ndarray, other: np.ndarray) -> np.ndarray | None:
     full = warp.astype(np.float64)
     full[:, 2] /= scale  # the linear part is the same at every resolution; the shift scales
     singular = np.linalg.svd(full[:, :2], compute_uv=False)
-    height, width = frame.shape[:2]
+    height, width = shape
     if singular.max() > MAX_SCALE or singular.min() < 1 / MAX_SCALE:
         return None
     corners = np.array([[0, 0, 1], [width, 0, 1], [0, height, 1], [width, height, 1]], np.float64)

@@ -79,6 +79,7 @@ class DubResult:
     #: cycle after the first begins (its cross-fade's first frame) or where pingpong turns
     dissolve: int = 0
     wraps: list[int] = field(default_factory=list)
+    aligned: bool = False  # the cross-fade glides between two framings of one shot (dub.dissolve)
 
 
 def dub(
@@ -159,6 +160,7 @@ def dub(
         notes=notes,
         dissolve=schedule.dissolve,
         wraps=schedule.wraps(n_out).tolist(),
+        aligned=schedule.aligned,
     )
 
 
@@ -261,14 +263,19 @@ def _render(
                 return
             blank = np.zeros((height, width, 3), np.uint8)  # behind unmixed frames: never live, never shown
             tail_sources = _where(mixed, tails.in_order(second[mixed]), blank)
+            alignment: np.ndarray | None = None  # the last map found (dissolve.align)
             for k, (own, tail) in enumerate(
                 zip(rendered, render_frames(tail_job, tail_sources), strict=True)
             ):
                 if not mixed[k]:
                     writer.write(own.frame)
+                    alignment = None  # each wrap finds its own maps
                     continue
-                # the two framings of a reframed shot glide into each other (one head, not two)
-                alignment = align(own.frame, tail.frame)
+                # The two framings of one shot glide into each other (one head, not two). The schedule
+                # decided for the whole wrap, so no frame of it flips between warped and plain: a pair
+                # the alignment misses keeps its neighbour's map (the runs are continuous).
+                if schedule.aligned:
+                    alignment = align(own.frame, tail.frame, initial=alignment)
                 writer.write(dissolve(own.frame, tail.frame, float(weight[k]), alignment))
     finally:
         frames.close()

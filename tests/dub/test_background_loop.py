@@ -158,9 +158,10 @@ def test_an_aligned_dissolve_is_made_long() -> None:
         )  # fmt: skip
 
     plain = plan(False)
-    assert 0 < plain.dissolve < 50
+    assert 0 < plain.dissolve < 50 and not plain.aligned
     asked.clear()
     long = plan(True)
     assert long.last == plain.last and long.dissolve == min(50, int(0.25 * (plain.last + 1)))
+    assert long.aligned  # decided for every wrap: no frame of it flips between warped and plain
     w = long.dissolve
     assert asked == [(0, long.last + 1 - w), (w - 1, long.last)]  # the first and the last pair

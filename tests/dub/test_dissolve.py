@@ -65,3 +65,16 @@ def test_other_shots_and_aligned_frames_stay_a_plain_mix() -> None:
     assert align(frame, brighter) is None  # the same framing: nothing to move, nothing resampled
     far, _ = _zoomed(frame, 1.6, (0.0, 0.0))
     assert align(frame, far) is None  # no reframe: a different shot
+
+
+def test_a_pair_the_alignment_misses_keeps_its_neighbours_map() -> None:
+    """Inside an aligned wrap a pair ECC cannot fit (here: another picture) keeps the map of the pair
+    before it, so no frame of the wrap flips between warped and plain; without a neighbour it stays plain."""
+    frame = _scene()
+    other, _ = _zoomed(frame, 1.08, (6.0, -4.0))
+    previous = align(frame, other)
+    assert previous is not None
+    again = align(frame, other, initial=previous)  # a warm start finds the same map
+    assert again is not None and np.abs(again - previous).max() < 0.05
+    assert align(frame, _scene(1), initial=previous) is previous
+    assert align(frame, _scene(1)) is None
