@@ -15,6 +15,10 @@ from s2l_model.media import TimeSpec, parse_fps, parse_time
 from s2l_model.media.probe import check_input_file
 
 
+#: Beyond about 3× the calibrated amplitude the lip field is asked for mouths far outside any it has seen.
+MAX_MOUTH_AMP = 3.0
+
+
 class BackgroundChoice(StrEnum):
     loop = "loop"
     pingpong = "pingpong"
@@ -73,6 +77,15 @@ def dub_cmd(
             "turns back if it never does), pingpong (plays back and forth) or hold (a still frame).",
         ),
     ] = BackgroundChoice.loop,
+    mouth_amp: Annotated[
+        float,
+        typer.Option(
+            "--mouth-amp",
+            metavar="X",
+            help="How far the mouth moves from rest: 1 as the profile calibrated it on the speaker's own "
+            "footage, 1.3 livelier, 0.7 calmer, 0 the resting mouth throughout.",
+        ),
+    ] = 1.0,
     codec: CodecOpt = None,
     crf: Crf = None,
     fps: Fps = None,
@@ -89,6 +102,8 @@ def dub_cmd(
     Example: s2l dub speaker.prof line.wav -o line.mp4
     """
     # Bad text fails here, before anything is opened or loaded; the footage's clock then places the times.
+    if not 0.0 <= mouth_amp <= MAX_MOUTH_AMP:
+        raise InputError(f"--mouth-amp must be between 0 and {MAX_MOUTH_AMP:g}, got {mouth_amp:g}")
     times = {
         name: _parse(name, text) for name, text in (("--start", start), ("--end", end)) if text is not None
     }
@@ -110,6 +125,7 @@ def dub_cmd(
         crf=crf,
         device=device.value,
         overwrite=force,
+        mouth_amp=mouth_amp,
     )
     report = Reporter(json_out)
     with report.stages() as on_stage:

@@ -212,6 +212,13 @@ def build_cmd(
         f"trained {t.steps_done} steps (+{t.expert_steps_done} sync-expert steps) in "
         f"{t.seconds / 60:.1f} min, stopped by {t.stopped_by}",
     ]
+    check = t.mouth_check
+    if check:
+        lines.append(
+            f"mouth stage: {t.mouth_steps_done} steps; on {check['frames']:.0f} training frames it never "
+            f"trained on, the predicted mouth opening follows the real one with r = {check['opening_r']:.2f} "
+            f"(std ratio {check['opening_std_ratio']:.2f})"
+        )
     if m:
         lines.append(
             f"held-out ({m['frames']} frames): mouth PSNR {m['psnr_mouth']} dB, SSIM {m['ssim_mouth']}, "
@@ -224,6 +231,8 @@ def build_cmd(
         seconds=round(seconds, 1),
         stage_seconds=result.stage_seconds,
         steps=t.steps_done,
+        mouth_steps=t.mouth_steps_done,
+        mouth_check=check,
         stopped_by=t.stopped_by,
         profile_bytes=result.profile_bytes,
         footage_bytes=result.footage_bytes,

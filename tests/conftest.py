@@ -114,6 +114,9 @@ sync_expert_batch = 8
 sync_start = 0.5
 sync_loss = true
 sync_batch = 2
+mouth_steps = 10
+mouth_batch = 4
+mouth_augment = false
 {NO_TIME_LIMIT}
 checkpoint_seconds = 0.0
 heldout_every_seconds = 0.0

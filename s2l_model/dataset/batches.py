@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import torch
 
+from s2l_model.dataset.mouthset import MouthSet
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.geometry.crop import Rect
 
@@ -40,6 +41,7 @@ class FrameSpeech:
     mel: torch.Tensor  # (B, 16, n_mels) the lip field's log-mel windows
     sync_mel: torch.Tensor  # (B, T, n_mels) the sync expert's (longer) windows
     seconds: torch.Tensor  # (B,) frame times
+    codes: torch.Tensor | None = None  # (B, K) the frames' true mouth codes (a mouth-driven lip field)
 
 
 @dataclass
@@ -65,6 +67,15 @@ class SyncWindows:
     shifted_speech: torch.Tensor  # (B, K, T, n_mels) the same at centre + each of SHIFTS
     mouths: torch.Tensor  # (B, F, sh, sw) the real grey mouths of the windows
     shifted_mouths: tuple[torch.Tensor, ...]  # per shift of SHIFTS: (B, F, sh, sw) the windows moved
+
+
+@dataclass
+class MouthSequences:
+    """B runs of L consecutive frames of one speech copy each, for the mouth stage."""
+
+    features: torch.Tensor  # (B, L, S, D) speech feature windows
+    codes: torch.Tensor  # (B, L, K) target codes
+    shifted_codes: torch.Tensor  # (B, len(CODE_SHIFTS), L, K) the targets moved (the sync term's negatives)
 
 
 @dataclass
@@ -177,12 +188,16 @@ class TrainingBatches:
         self.origins = torch.from_numpy(data.origins.astype(np.int64))
         self.centres = window_centres(data.train_frames, n, sync_frames)
         self.motion_weight = motion_weight(self.lips[torch.from_numpy(data.train_frames)], motion_strength)
+        self.codes = None if data.mouth is None else torch.from_numpy(np.nan_to_num(data.mouth.codes))
 
     def frame_speech(self, frames: torch.Tensor) -> FrameSpeech:
         """The lip field's condition inputs of (B,) int64 ``frames``."""
         dev = self.device
         return FrameSpeech(
-            self.speech[frames].to(dev), self.sync_speech[frames].to(dev), self.seconds[frames].to(dev)
+            self.speech[frames].to(dev),
+            self.sync_speech[frames].to(dev),
+            self.seconds[frames].to(dev),
+            None if self.codes is None else self.codes[frames].to(dev),
         )
 
     def _lip_target(self, frames: torch.Tensor) -> torch.Tensor:
@@ -248,3 +263,55 @@ class TrainingBatches:
         mouths = np.stack([grey_mouths(self.data.lips, window, self.sync_size) for window in windows])
         speech = self.sync_speech[torch.from_numpy(shifted_frames(centres, (0, *SHIFTS), n))]
         return ExpertProbe(torch.from_numpy(mouths).to(self.device), speech.to(self.device))
+
+
+#: The share of the training frames (the last ones) the mouth stage keeps for its calibration.
+CALIBRATION_SHARE = 0.1
+
+
+class MouthBatches:
+    """The mouth stage's batches: runs of consecutive frames of the training speech and its augmented
+    copies, from the training frames before the calibration slice; and the calibration slice itself (the
+    last ``CALIBRATION_SHARE`` of the training frames, clean speech, never trained on)."""
+
+    def __init__(self, mouth: MouthSet, train_frames: np.ndarray, length: int, device: torch.device) -> None:
+        self.mouth, self.length, self.device = mouth, length, device
+        cut = int(train_frames[int(len(train_frames) * (1 - CALIBRATION_SHARE))]) if len(train_frames) else 0
+        self.calibration = train_frames[train_frames >= cut]
+        self.starts: list[np.ndarray] = []
+        for copy in mouth.copies:
+            source = np.arange(len(copy.valid)) / copy.time_scale
+            fit = copy.valid & (source < cut - 1)
+            run = np.convolve(fit.astype(np.int64), np.ones(length, np.int64), mode="valid")
+            self.starts.append(np.flatnonzero(run == length))
+        self.copies = [k for k, starts in enumerate(self.starts) if len(starts)]
+
+    def sequences(self, rng: np.random.Generator, count: int) -> MouthSequences:
+        from s2l_model.models.mouth import CODE_SHIFTS
+
+        which = rng.choice(self.copies, size=count)
+        feats, codes, shifted = [], [], []
+        steps = np.arange(self.length)
+        for k in which:
+            copy = self.mouth.copies[int(k)]
+            start = int(rng.choice(self.starts[int(k)]))
+            frames = start + steps
+            feats.append(np.asarray(copy.features[frames], np.float32))
+            codes.append(copy.codes[frames])
+            last = len(copy.codes) - 1
+            shifted.append(np.stack([copy.codes[np.clip(frames + s, 0, last)] for s in CODE_SHIFTS]))
+        dev = self.device
+        return MouthSequences(
+            torch.from_numpy(np.stack(feats)).to(dev),
+            torch.from_numpy(np.stack(codes)).to(dev),
+            torch.from_numpy(np.stack(shifted)).to(dev),
+        )
+
+    def calibration_set(self) -> tuple[torch.Tensor, np.ndarray]:
+        """The calibration slice's (M, S, D) clean feature windows and (M, K) true codes."""
+        clean = self.mouth.copies[0]
+        frames = self.calibration
+        return (
+            torch.from_numpy(np.asarray(clean.features[frames], np.float32)).to(self.device),
+            clean.codes[frames],
+        )

@@ -7,6 +7,7 @@ Per frame (all arrays are indexed by frame number; unusable frames hold zeros an
     origins   (N, 2) int32         the crop's top-left corner (x, y) in the frame
     speech    (N, 16, 80) float32  the lip field's log-mel window, centred on the frame
     sync_speech (N, T, 80) float32 the sync expert's log-mel window (``sync_frames`` frames long)
+    mouth                          the mouth stage's set: true mouth codes, speech features (``mouthset``)
 Plus the canonical geometry of the region the model works in (``patch``: the canonical image and depth
 around the lower face), the relative poses, and the train / held-out split: the held-out frames (the last
 10 % by default, as in the paper) are never read for training.
@@ -17,6 +18,7 @@ fit in memory; ``trainset.json`` is written last and marks a complete set (``--r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,7 +28,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from s2l_model.dataset.mouthset import MouthSet, build_mouth_set, load_mouth_set, mouth_points_of
 from s2l_model.errors import InputError
+from s2l_model.features.frames import FeatureConfig
 from s2l_model.features.speech import MelConfig, speech_windows
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
@@ -45,7 +49,7 @@ from s2l_model.prepare.pipeline import Prepared
 from s2l_model.prepare.workfolder import TrainsetFolder
 from s2l_model.progress import CountFn as ProgressFn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the mouth set (issue 16)
 BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
 BLEND_TOP = 0.25  # … box heights upwards,
 BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)
@@ -102,6 +106,7 @@ class TrainingSet:
     origins: np.ndarray
     speech: np.ndarray
     sync_speech: np.ndarray
+    mouth: MouthSet | None = None  # None: a speech-driven lip field's set
 
     @property
     def n_frames(self) -> int:
@@ -121,9 +126,15 @@ def build_training_set(
     heldout: range,
     *,
     sync_frames: int = 5,
+    mouth_components: int = 0,
+    features: FeatureConfig | None = None,
+    augment: bool = True,
     on_progress: ProgressFn | None = None,
+    on_mouth_progress: ProgressFn | None = None,
 ) -> TrainingSet:
-    """Cut ``prepared`` into the training set in ``folder`` (created). ``heldout`` frames are never used."""
+    """Cut ``prepared`` into the training set in ``folder`` (created). ``heldout`` frames are never used.
+    With ``mouth_components`` and ``features`` it also holds the mouth stage's set (``mouthset``), its
+    speech augmented unless ``augment`` is off."""
     folder.mkdir(parents=True, exist_ok=True)
     files = TrainsetFolder(folder)
     files.meta.unlink(missing_ok=True)
@@ -201,6 +212,21 @@ def build_training_set(
 
     np.save(files.speech, mel)
     np.save(files.sync_speech, sync_mel)
+    if mouth_components and features is not None:
+        points = mouth_points_of(prepared.landmarks, n, camera, tracks.rotations, tracks.translations)
+        points[~usable] = np.nan
+        build_mouth_set(
+            files,
+            speech,
+            prepared.fps,
+            points,
+            train,
+            prepared.canonical.frame,
+            mouth_components,
+            features,
+            augment=augment,
+            on_progress=on_mouth_progress,
+        )
     np.savez(
         files.geometry,
         rotations=rotations,
@@ -232,6 +258,9 @@ def build_training_set(
         "patch": patch.to_dict(),
         "crop_size": list(crop_size),
         "sync_frames": sync_frames,
+        "mouth_components": mouth_components,
+        "features": None if features is None else dataclasses.asdict(features),
+        "augment": augment,
     }
     write_json(files.meta, meta)
     return load_training_set(folder)
@@ -242,6 +271,8 @@ def load_training_set(folder: Path) -> TrainingSet:
     if not files.is_complete():
         raise InputError(f"{folder} holds no complete training set")
     meta = json.loads(files.meta.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"{folder} holds a training set of an older s2l; build it again")
     geo = np.load(files.geometry, allow_pickle=False)
     num, den = (int(v) for v in meta["fps"].split("/"))
     cam = meta["camera"]
@@ -274,4 +305,5 @@ def load_training_set(folder: Path) -> TrainingSet:
         origins=geo["origins"],
         speech=np.load(files.speech),
         sync_speech=np.load(files.sync_speech),
+        mouth=load_mouth_set(files),
     )

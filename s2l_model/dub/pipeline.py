@@ -58,6 +58,7 @@ class DubOptions:
     device: str = "auto"
     overwrite: bool = False
     batch: int = 8
+    mouth_amp: float = 1.0  # how far the mouth moves from rest (1: as calibrated; 0: the resting mouth)
     #: x264 speed preset: "veryfast" keeps encoding to a few ms a frame at the same CRF quality (files ~5 %
     #: larger than "medium"), leaving the cores to the model.
     encoder_preset: str = "veryfast"
@@ -226,6 +227,7 @@ def _render(
         tracks.rotations[shown],
         tracks.translations[shown],
         device=next(profile.model.parameters()).device,
+        mouth_amp=options.mouth_amp,
     )
     job = RenderJob(
         layers=[FaceLayer(compositor, tracks.poses, tracks.usable[index])],

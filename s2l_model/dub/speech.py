@@ -63,4 +63,4 @@ class SpeechTrack:
         """This speech as ``n_frames`` video frames at ``fps`` hear it (default: a video of its own length),
         with each frame's speech activity."""
         n = self.n_frames(fps) if n_frames is None else n_frames
-        return SpeechFrames.gated(self.read, n, fps, self.sample_rate)
+        return SpeechFrames.gated(self.read, n, fps, self.sample_rate, self.n_samples)

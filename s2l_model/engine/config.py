@@ -46,6 +46,15 @@ class TrainConfig:
     hole_ratio: float = 0.5
     perceptual_every: int = 1  # the ST-LPIPS terms every k-th step (CPU time)
     perceptual_max_side: int = 0  # the face term's ST-LPIPS on crops shrunk to this size (0: full size)
+    # the mouth stage (speech → mouth code; ``drive = "mouth"`` only)
+    mouth_steps: int = 1500
+    mouth_batch: int = 32  # runs of consecutive frames per step
+    mouth_sequence: int = 8  # frames per run (the velocity and sync terms look along it)
+    mouth_learning_rate: float = 2e-3
+    mouth_augment: bool = True  # also train on augmented copies of the training speech
+    mouth_calibrate: bool = True  # fit the codes' amplitude on the calibration slice
+    appearance_init: bool = True  # start the appearance basis from a least-squares fit (else at zero)
+    code_noise: float = 0.15  # noise on the true codes the lip field trains on (in code standard deviations)
     checkpoint_seconds: float = 60.0
     heldout_every_seconds: float = 30.0
     loss: LossWeights = field(default_factory=LossWeights)

@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from s2l_model.dataset.batches import TrainingBatches
+from s2l_model.dataset.batches import MouthBatches, TrainingBatches
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
+from s2l_model.fields.lip import fit_appearance
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
+from s2l_model.models.mouth import CodeCalibration, fit_calibration
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
 from s2l_model.prepare.workfolder import WorkFolder
 
@@ -45,6 +47,8 @@ ProgressFn = Callable[[Progress], None]
 
 #: The largest share of the remaining training time the sync expert (stage 1) may take.
 EXPERT_TIME_SHARE = 0.3
+#: … and the mouth stage (it is small, and the lip field needs the time more).
+MOUTH_TIME_SHARE = 0.25
 
 
 @dataclass
@@ -57,6 +61,8 @@ class TrainResult:
     heldout_lip_psnr: float | None
     expert_accuracy: float | None
     history: list[dict[str, float]] = field(default_factory=list)
+    mouth_steps_done: int = 0
+    mouth_check: dict[str, float] = field(default_factory=dict)  # the mouth stage on its calibration slice
 
 
 def layout_of(data: TrainingSet, preset: Preset) -> SceneLayout:
@@ -89,7 +95,37 @@ def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
     )
     mel = data.speech[data.train_frames]  # (K, 16, n_mels)
     model.set_mel_statistics(mel.mean(axis=(0, 1)), mel.std(axis=(0, 1)))
+    if model.mouth is not None:
+        if data.mouth is None:
+            raise ValueError("a mouth-driven model needs a training set with its mouth set")
+        model.mouth.set_basis(data.mouth.basis, data.mouth.rest)
+        field = model.field
+        if field.appearance is not None and field.base is not None and preset.train.appearance_init:
+            frames = data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]
+            basis, base = fit_appearance(
+                data.mouth.codes[frames],
+                _Rows(data.lips, frames),
+                _Rows(data.lip_valid, frames),
+                data.mouth.rest,
+                field.base.detach()[0].numpy(),
+            )
+            with torch.no_grad():
+                field.appearance.copy_(torch.from_numpy(basis).reshape(field.appearance.shape))
+                field.base.copy_(torch.from_numpy(base)[None])
     return model
+
+
+class _Rows:
+    """``array[frames[lo:hi]]`` on demand: the rows of a memory-mapped array, read a slice at a time."""
+
+    def __init__(self, array: np.ndarray, frames: np.ndarray) -> None:
+        self.array, self.frames = array, frames
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.asarray(self.array[self.frames[rows]])
 
 
 def _loss_options(train: TrainConfig) -> LossOptions:
@@ -103,6 +139,7 @@ def _loss_options(train: TrainConfig) -> LossOptions:
         hole_ratio=train.hole_ratio,
         perceptual_every=train.perceptual_every,
         perceptual_max_side=train.perceptual_max_side,
+        code_noise=train.code_noise,
     )
 
 
@@ -132,10 +169,22 @@ class Trainer:
             device,
         )
         self.losses = SpeakerLosses(self.model, self.tcfg.loss, _loss_options(self.tcfg), generator, device)
-        params = [p for name, p in self.model.named_parameters() if not name.startswith("expert.")]
+        # the sync expert and the speech → mouth network train in their own stages
+        params = [
+            p for name, p in self.model.named_parameters() if not name.startswith(("expert.", "mouth."))
+        ]
         self.optimizer = torch.optim.Adam([p for p in params if p.requires_grad], lr=self.tcfg.learning_rate)
         self.expert_optimizer = torch.optim.Adam(self.model.expert.parameters(), lr=1e-3)
+        self.mouth_batches: MouthBatches | None = None
+        self.mouth_optimizer: torch.optim.Optimizer | None = None
+        if self.model.mouth is not None and data.mouth is not None:
+            self.mouth_batches = MouthBatches(data.mouth, data.train_frames, self.tcfg.mouth_sequence, device)
+            self.mouth_optimizer = torch.optim.Adam(
+                self.model.mouth.predictor.parameters(), lr=self.tcfg.mouth_learning_rate
+            )
         self.step = 0
+        self.mouth_step = 0
+        self.mouth_check: dict[str, float] = {}
         self.expert_step = 0
         self.elapsed = 0.0
         self.history: list[dict[str, float]] = []
@@ -163,6 +212,47 @@ class Trainer:
                 on_progress(
                     Progress("sync expert", self.expert_step, steps, _report(terms), None, self.elapsed)
                 )
+
+    # -- the mouth stage: speech → mouth code ----------------------------------------------------------------
+    def train_mouth(self, deadline: float, on_progress: ProgressFn | None) -> None:
+        """The speech → mouth-code network until its steps are done or ``deadline`` passes, then its
+        calibration on the slice it never trained on."""
+        stage, batches, optimizer = self.model.mouth, self.mouth_batches, self.mouth_optimizer
+        assert stage is not None and batches is not None and optimizer is not None
+        t = self.tcfg
+        stage.predictor.train()
+        started = time.monotonic()
+        while self.mouth_step < t.mouth_steps and time.monotonic() < deadline:
+            progress = self.mouth_step / max(1, t.mouth_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = t.mouth_learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
+            terms = self.losses.mouth_stage_terms(batches.sequences(self.rng, t.mouth_batch))
+            total = self._descend(optimizer, terms)
+            self.mouth_step += 1
+            if on_progress is not None:
+                losses = {**_report(terms), "total": float(total.detach())}
+                elapsed = time.monotonic() - started
+                on_progress(Progress("mouth code", self.mouth_step, t.mouth_steps, losses, None, elapsed))
+        self.calibrate_mouth()
+
+    @torch.no_grad()
+    def calibrate_mouth(self) -> CodeCalibration | None:
+        """Fit (or, with ``mouth_calibrate`` off, reset) the codes' affine calibration on the calibration
+        slice, and record how the calibrated codes follow the truth there."""
+        stage, batches = self.model.mouth, self.mouth_batches
+        assert stage is not None and batches is not None
+        stage.eval()
+        features, truth = batches.calibration_set()
+        if not len(truth):
+            return None
+        stage.set_calibration(np.ones(stage.gain.shape), np.zeros(stage.bias.shape))
+        raw = stage.predictor(features).cpu().numpy()
+        calibration = fit_calibration(raw, truth)
+        if self.tcfg.mouth_calibrate:
+            stage.set_calibration(calibration.gain, calibration.bias)
+        predicted = stage.predict(features).cpu().numpy()
+        self.mouth_check = mouth_agreement(stage.basis(), predicted, truth)
+        return calibration
 
     # -- stage 2: everything else --------------------------------------------------------------------------
     def _lr(self, progress: float) -> float:
@@ -201,6 +291,9 @@ class Trainer:
                 # eat the budget the lip field needs (it once ended a build with 0 lip-field steps).
                 now = time.monotonic()
                 self.train_expert(now + EXPERT_TIME_SHARE * max(0.0, deadline - now), on_progress)
+            if self.model.mouth is not None and self.mouth_step < t.mouth_steps:
+                now = time.monotonic()
+                self.train_mouth(now + MOUTH_TIME_SHARE * max(0.0, deadline - now), on_progress)
             self.model.train()
             self.model.freeze_expert()
             started = time.monotonic() - self.elapsed
@@ -249,6 +342,8 @@ class Trainer:
             heldout_lip_psnr=psnr,
             expert_accuracy=accuracy,
             history=self.history,
+            mouth_steps_done=self.mouth_step,
+            mouth_check=self.mouth_check,
         )
 
     # -- checkpoints ---------------------------------------------------------------------------------------
@@ -263,6 +358,9 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "expert_optimizer": self.expert_optimizer.state_dict(),
+            "mouth_optimizer": None if self.mouth_optimizer is None else self.mouth_optimizer.state_dict(),
+            "mouth_step": self.mouth_step,
+            "mouth_check": self.mouth_check,
             "step": self.step,
             "expert_step": self.expert_step,
             "elapsed": self.elapsed,
@@ -287,6 +385,30 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.expert_optimizer.load_state_dict(state["expert_optimizer"])
+        if self.mouth_optimizer is not None and state.get("mouth_optimizer") is not None:
+            self.mouth_optimizer.load_state_dict(state["mouth_optimizer"])
+        self.mouth_step = int(state.get("mouth_step", 0))
+        self.mouth_check = dict(state.get("mouth_check", {}))
         self.step, self.expert_step, self.elapsed = state["step"], state["expert_step"], state["elapsed"]
         self.history = list(state["history"])
         self.rng = np.random.default_rng(int(state["rng"]) + self.step)
+
+
+def mouth_agreement(basis, predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """How (M, K) predicted codes follow the true ones: the correlation and the std ratio of the decoded
+    mouth opening, and the first component's correlation."""
+    from s2l_model.geometry.mouthcode import code_opening
+
+    p_open, t_open = code_opening(basis, predicted), code_opening(basis, truth)
+    return {
+        "frames": float(len(truth)),
+        "opening_r": _corr(p_open, t_open),
+        "opening_std_ratio": float(p_open.std() / max(t_open.std(), 1e-9)),
+        "code0_r": _corr(predicted[:, 0], truth[:, 0]),
+    }
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() < 1e-12 or b.std() < 1e-12:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])

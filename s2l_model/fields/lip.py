@@ -2,7 +2,10 @@
 
 x: a continuous 2D coordinate in [0, 1]² over the canonical lip box (pixel i of a w-wide sampling covers
 [i/w, (i+1)/w), its centre is (i + 0.5)/w, so any resolution samples the same function).
-a: a speech code from an audio encoder over the frame's log-mel window (replaces DeepSpeech, SPEC §1).
+a: with ``drive = "mouth"`` (the default since issue 16) the frame's *mouth code* (``geometry.mouthcode``),
+the true one in training and the one predicted from speech (``models.mouth``) when dubbing; with
+``drive = "speech"`` (the paper's directly audio-conditioned field, kept for the ablation) a speech code
+from an audio encoder over the frame's log-mel window.
 t: a time code, sinusoids of the frame's time in seconds (periods 1 s … 32 s) so that neighbouring frames get
 neighbouring codes; off with ``use_time = false`` (the "w/o time" ablation).
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +51,8 @@ class LipFieldConfig:
     sync_dim: int = 64  # the size of that embedding
     use_time: bool = True
     time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
+    drive: str = "mouth"  # what conditions F: "mouth" (mouth codes) or "speech" (the audio encoder)
+    mouth_components: int = 8  # the mouth code's size (PCA components of the lip and jaw landmarks)
 
 
 class MelNorm(nn.Module):
@@ -149,7 +155,17 @@ class LipField(nn.Module):
             if base is None:
                 raise ValueError("base_image needs the initial base image")
             self.base = nn.Parameter(base.float().clone()[None])
-        self.audio = AudioEncoder(n_mels, config.audio_dim)
+        # A mouth-driven field with a base image also has a linear appearance basis at the base's
+        # resolution: F = B + Σ_k c_k A_k + G. A least-squares fit (``fit_appearance``) gives the mouth's
+        # main motion before the first step; the MLP G learns what is not linear in the code.
+        self.appearance: nn.Parameter | None = None
+        if self.base is not None and config.drive == "mouth":
+            _, _, h, w = self.base.shape
+            self.appearance = nn.Parameter(torch.zeros(1, 3 * config.mouth_components, h, w))
+        if config.drive not in ("mouth", "speech"):
+            raise ValueError(f"unknown lip field drive {config.drive!r}")
+        self.by_codes = config.drive == "mouth"
+        self.audio = None if self.by_codes else AudioEncoder(n_mels, config.audio_dim)
         self.encoding: nn.Module
         if config.encoding == "grid":
             self.encoding = GridEncoding(config.grid_levels, config.grid_features, aspect)
@@ -158,8 +174,11 @@ class LipField(nn.Module):
         else:
             raise ValueError(f"unknown coordinate encoding {config.encoding!r}")
         width = config.mlp_width
-        cond_dim = config.audio_dim + (2 * config.time_frequencies if config.use_time else 0)
-        cond_dim += config.sync_dim if config.expert_speech else 0
+        time_dim = 2 * config.time_frequencies if config.use_time else 0
+        if self.by_codes:
+            cond_dim = config.mouth_components + time_dim
+        else:
+            cond_dim = config.audio_dim + time_dim + (config.sync_dim if config.expert_speech else 0)
         self.cond_dim = cond_dim
         self.in_xy = nn.Linear(self.encoding.dim, width)
         self.in_cond = nn.Linear(cond_dim, width)
@@ -179,6 +198,8 @@ class LipField(nn.Module):
     ) -> torch.Tensor:
         """(B, T, n_mels) speech windows, (B,) frame times and, with ``expert_speech``, (B, sync_dim) speech
         embeddings from the sync expert → (B, cond_dim)."""
+        if self.audio is None:
+            raise ValueError("this lip field is driven by mouth codes (condition_codes), not by speech")
         code = self.audio(mel)
         if self.config.expert_speech:
             if speech_code is None:
@@ -187,6 +208,14 @@ class LipField(nn.Module):
         if self.config.use_time:
             code = torch.cat([code, time_code(seconds.to(code.dtype), self.config.time_frequencies)], dim=1)
         return code
+
+    def condition_codes(self, codes: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+        """(B, K) mouth codes and (B,) frame times → (B, cond_dim) (``drive = "mouth"``)."""
+        if not self.by_codes:
+            raise ValueError("this lip field is driven by speech (condition), not by mouth codes")
+        if self.config.use_time:
+            return torch.cat([codes, time_code(seconds.to(codes.dtype), self.config.time_frequencies)], dim=1)
+        return codes
 
     def forward(self, xy: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """(B, P, 2) coordinates in [0, 1]², (B, cond_dim) → (B, P, 3) colours (about [0, 1])."""
@@ -199,14 +228,39 @@ class LipField(nn.Module):
             h = F.relu(layer(h))
         if self.base is None:
             return self.out(h) + 0.5
-        return self.out(h) + self.sample_base(xy)
+        return self.out(h) + self.sample_base(xy, cond)
 
-    def sample_base(self, xy: torch.Tensor) -> torch.Tensor:
-        """B at (N, P, 2) coordinates → (N, P, 3); pixel centres of B sit at (i + 0.5) / W."""
+    def sample_base(self, xy: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """B at (N, P, 2) coordinates → (N, P, 3), plus the appearance basis weighted by the codes at the
+        start of ``cond`` (N, cond_dim) when the field has one; pixel centres of B sit at (i + 0.5) / W."""
         assert self.base is not None
         grid = (2 * xy - 1).reshape(1, -1, 1, 2).to(self.base.dtype)
         out = F.grid_sample(self.base, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return out[0, :, :, 0].T.reshape(*xy.shape[:-1], 3)
+        base = out[0, :, :, 0].T.reshape(*xy.shape[:-1], 3)
+        if self.appearance is None or cond is None:
+            return base
+        k = self.config.mouth_components
+        basis = F.grid_sample(
+            self.appearance, grid, mode="bilinear", padding_mode="border", align_corners=False
+        )
+        basis = basis[0, :, :, 0].reshape(k, 3, *xy.shape[:-1])  # (K, 3, N, P)
+        return base + torch.einsum("nk,kcnp->npc", cond[:, :k].to(basis.dtype), basis)
+
+    def base_image(self, cond: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """(B, 3, height, width): the base image and the codes' share of the appearance basis, resampled."""
+        assert self.base is not None
+
+        def resized(image: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(
+                image, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+            )
+
+        base = resized(self.base).expand(len(cond), -1, -1, -1)
+        if self.appearance is None:
+            return base
+        k = self.config.mouth_components
+        basis = resized(self.appearance).reshape(k, 3, height, width)
+        return base + torch.einsum("nk,kchw->nchw", cond[:, :k].to(basis.dtype), basis)
 
     def render(self, cond: torch.Tensor, width: int, height: int) -> torch.Tensor:
         """(B, cond_dim) → (B, 3, height, width) lip images: one query per pixel centre, up to the training
@@ -221,13 +275,12 @@ class LipField(nn.Module):
             if (qw, qh) != (width, height):
                 out = F.interpolate(out, size=(height, width), mode="bilinear", align_corners=False)
             return out
-        change = (self.forward(xy, cond) - self.sample_base(xy)).transpose(1, 2).reshape(batch, 3, qh, qw)
+        change = (
+            (self.forward(xy, cond) - self.sample_base(xy, cond)).transpose(1, 2).reshape(batch, 3, qh, qw)
+        )
         if (qw, qh) != (width, height):
             change = F.interpolate(change, size=(height, width), mode="bilinear", align_corners=False)
-        base = F.interpolate(
-            self.base, size=(height, width), mode="bilinear", align_corners=False, antialias=True
-        )
-        return base + change
+        return self.base_image(cond, width, height) + change
 
     def render_continuous(
         self, cond: torch.Tensor, width: int, height: int, generator: torch.Generator | None = None
@@ -280,3 +333,30 @@ def continuous_samples(
     area = torch.stack([dx_hi * dy_hi, dx_lo * dy_hi, dx_hi * dy_lo, dx_lo * dy_lo], dim=-1) + 1e-12
     weights = area / area.sum(dim=-1, keepdim=True)
     return corners.reshape(batch, -1, 2), weights
+
+
+def fit_appearance(
+    codes: np.ndarray,
+    lips: np.ndarray,
+    valid: np.ndarray,
+    rest: np.ndarray,
+    base: np.ndarray,
+    ridge: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares appearance basis of a mouth-driven field: (M, K) codes of M training frames, their
+    (M, H, W, 3) uint8 lips and (M, H, W) validity, the (K,) resting code and the (3, H, W) [0, 1] base
+    image (the canonical lips) → the (K, 3, H, W) basis A with lips ≈ base + Σ_k (c_k − rest_k) A_k, and
+    the (3, H, W) base image B = base − Σ_k rest_k A_k that goes with it, so the resting code renders the
+    canonical lips exactly. Ridge-regularised (``ridge`` × M); invalid pixels count as the base's."""
+    m, k = codes.shape
+    x = (codes - rest[None]).astype(np.float64)  # (M, K)
+    gram = x.T @ x + ridge * m * 1e-3 * np.eye(k)
+    xty = np.zeros((k, *base.shape), np.float64)
+    for lo in range(0, m, 256):  # the lips stay on disk: a chunk at a time
+        hi = min(m, lo + 256)
+        y = np.asarray(lips[lo:hi], np.float32).transpose(0, 3, 1, 2) / 255.0 - base[None]
+        y *= np.asarray(valid[lo:hi])[:, None]
+        xty += np.einsum("mk,mchw->kchw", x[lo:hi], y)
+    basis = np.linalg.solve(gram, xty.reshape(k, -1)).reshape(k, *base.shape).astype(np.float32)
+    shifted = base - np.einsum("k,kchw->chw", rest.astype(np.float32), basis)
+    return basis, shifted.astype(np.float32)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s2l_model.configs import from_table
+from s2l_model.features.frames import FeatureConfig
 from s2l_model.fields.lip import LipFieldConfig
 
 
@@ -24,6 +25,8 @@ class ModelConfig(LipFieldConfig):
     blend_channels: int = 16
     sync_width: int = 48  # the sync expert's mouth image, grey, px
     sync_frames: int = 5  # mouth images per sync window (0.2 s at 25 fps)
+    speech_phonemes: bool = True  # the mouth stage hears phoneme posteriors (hama's recogniser) …
+    speech_mel: bool = True  # … and per-utterance normalised log-mel (loudness is always in)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -32,6 +35,10 @@ class ModelConfig(LipFieldConfig):
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """The model sizes stored in a profile's manifest."""
         return from_table(cls, values, "profile", "model")
+
+    def speech_features(self) -> FeatureConfig:
+        """What the mouth stage hears (``features.frames``)."""
+        return FeatureConfig(phonemes=self.speech_phonemes, mel=self.speech_mel)
 
     def lip_field(self) -> LipFieldConfig:
         """The lip field's part of the sizes."""

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from s2l_model.dataset.batches import ExpertProbe, LipBatch, LipProbe, SyncWindows
+from s2l_model.dataset.batches import ExpertProbe, LipBatch, LipProbe, MouthSequences, SyncWindows
 from s2l_model.geometry.crop import canonical_to_observed, inside_rect, sample_image
 from s2l_model.metrics.stlpips import STLPIPS, load_stlpips
+from s2l_model.models.mouth import component_weights, mouth_terms
 from s2l_model.models.speaker import SpeakerModel
 from s2l_model.models.sync import SyncExpert
 
@@ -41,10 +42,20 @@ class LossWeights:
     face_perceptual: float = 0.01
     depth: float = 1.0
     sync: float = 0.002  # InfoNCE is ~5x the BCE-on-cosine the released weight 0.01 was set for
+    # the mouth stage (speech → mouth code, ``models.mouth.mouth_terms``); codes are in the speaker's own
+    # standard deviations, so an MSE of 1 is as bad as always predicting the mean
+    mouth_code: float = 1.0
+    mouth_velocity: float = 1.0
+    mouth_variance: float = 0.5
+    mouth_sync: float = 0.05
 
     def by_term(self) -> dict[str, float]:
-        """The weight of each stage-2 term ``SpeakerLosses`` computes, by the term's name."""
+        """The weight of each term ``SpeakerLosses`` computes, by the term's name."""
         return {
+            "code": self.mouth_code,
+            "code_velocity": self.mouth_velocity,
+            "code_variance": self.mouth_variance,
+            "code_sync": self.mouth_sync,
             "lip": self.lip_pixel,
             "lip_lpips": self.lip_perceptual,
             "face": self.face_pixel,
@@ -66,6 +77,7 @@ class LossOptions:
     hole_ratio: float = 0.5
     perceptual_every: int = 1  # the ST-LPIPS terms every k-th step
     perceptual_max_side: int = 0  # the face term's ST-LPIPS on crops shrunk to this size (0: full size)
+    code_noise: float = 0.15  # Gaussian noise on the true mouth codes a mouth-driven field is trained on
 
 
 def contrastive_loss(
@@ -113,6 +125,8 @@ class SpeakerLosses:
     ) -> None:
         self.model, self.weights, self.options, self.generator = model, weights, options, generator
         self.by_term = {**weights.by_term(), EXPERT_TERM: 1.0}
+        k = model.config.mouth_components
+        self.component_weight = component_weights(k).to(device)
         self.perceptual: STLPIPS | None = None
         if weights.lip_perceptual > 0 or weights.face_perceptual > 0:
             self.perceptual = load_stlpips("alex", str(device))
@@ -138,13 +152,24 @@ class SpeakerLosses:
         a_neg = expert.embed_speech_sets(windows.shifted_speech)
         return {EXPERT_TERM: contrastive_loss(expert, a, v, v_neg) + contrastive_loss(expert, v, a, a_neg)}
 
+    # -- the mouth stage ------------------------------------------------------------------------------------
+    def mouth_stage_terms(self, batch: MouthSequences) -> dict[str, torch.Tensor]:
+        """The speech → mouth-code terms on ``batch`` (the weights decide which are computed)."""
+        stage = self.model.mouth
+        assert stage is not None
+        b, length = batch.codes.shape[:2]
+        raw = stage.predictor(batch.features.reshape(b * length, *batch.features.shape[2:]))
+        shifted = batch.shifted_codes if self.weights.mouth_sync > 0 else None
+        terms = mouth_terms(raw.reshape(b, length, -1), batch.codes, shifted, self.component_weight)
+        return {k: v for k, v in terms.items() if self.by_term[k] > 0}
+
     # -- stage 2 --------------------------------------------------------------------------------------------
     def joint_terms(self, batch: LipBatch, windows: SyncWindows | None, step: int) -> dict[str, torch.Tensor]:
         """Eq. 7-9 on ``batch`` and, given ``windows``, Eq. 6; the ST-LPIPS terms on every
         ``perceptual_every``-th ``step``."""
         model, o, w = self.model, self.options, self.weights
         lw, lh = model.layout.lip_train_size
-        cond = model.condition_of(batch.speech)
+        cond = model.condition_of(batch.speech, o.code_noise, self.generator)
         if o.continuous_sampling:
             pred = model.field.render_continuous(cond, lw, lh, self.generator)
         else:

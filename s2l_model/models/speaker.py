@@ -24,8 +24,10 @@ from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import DepthFn, Rect, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.geometry.mouthcode import mouth_points
 from s2l_model.models.blend import BlendNet
 from s2l_model.models.config import ModelConfig
+from s2l_model.models.mouth import MouthStage
 from s2l_model.models.sync import SyncExpert
 
 
@@ -137,6 +139,12 @@ class SpeakerModel(nn.Module):
             torch.from_numpy(np.ascontiguousarray(depth_patch)), layout.patch, learn_depth
         )
         self.blend = BlendNet(config.blend_channels)
+        self.mouth: MouthStage | None = None
+        if self.field.by_codes:
+            features = config.speech_features()
+            self.mouth = MouthStage(
+                features.dim, features.window_steps, config.mouth_components, len(mouth_points())
+            )
         self.expert = SyncExpert(config.sync_frames, config.sync_dim, layout.n_mels)
         self.register_buffer("canonical", canonical[None])
         self.register_buffer(
@@ -149,7 +157,8 @@ class SpeakerModel(nn.Module):
     def set_mel_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
         """Per-band log-mel statistics of the training speech, for both audio encoders."""
         m, sd = torch.from_numpy(mean).float(), torch.from_numpy(std).float()
-        self.field.audio.norm.set_statistics(m, sd)
+        if self.field.audio is not None:
+            self.field.audio.norm.set_statistics(m, sd)
         self.expert.audio_norm.set_statistics(m, sd)
 
     def condition(self, mel: torch.Tensor, sync_mel: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
@@ -163,9 +172,26 @@ class SpeakerModel(nn.Module):
                 code = self.expert.embed_speech(sync_mel)
         return self.field.condition(mel, seconds, code)
 
-    def condition_of(self, speech: FrameSpeech) -> torch.Tensor:
-        """``condition`` of training frames: (B, cond_dim) from their ``FrameSpeech``."""
-        return self.condition(speech.mel, speech.sync_mel, speech.seconds)
+    def condition_of(
+        self, speech: FrameSpeech, code_noise: float = 0.0, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The lip field's condition of training frames: (B, cond_dim) from their ``FrameSpeech``. A
+        mouth-driven field gets the frames' true codes, with Gaussian ``code_noise`` (in code units: the
+        speaker's own standard deviations) added, so it also renders well the slightly-off codes the speech
+        → mouth stage predicts when dubbing."""
+        if not self.field.by_codes:
+            return self.condition(speech.mel, speech.sync_mel, speech.seconds)
+        if speech.codes is None:
+            raise ValueError("a mouth-driven lip field needs the frames' mouth codes")
+        codes = speech.codes
+        if code_noise > 0:
+            noise = torch.randn(codes.shape, generator=generator, device=codes.device, dtype=codes.dtype)
+            codes = codes + code_noise * noise
+        return self.field.condition_codes(codes, speech.seconds)
+
+    def condition_codes(self, codes: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+        """The lip field's condition from (B, K) mouth codes (already driven: see ``MouthStage.drive``)."""
+        return self.field.condition_codes(codes, seconds)
 
     def freeze_expert(self) -> None:
         """Stage 2 on: the sync expert is a fixed judge (and speech code); ``train()`` undoes its eval mode,

@@ -136,8 +136,17 @@ def _new_training_set(
     t0 = time.monotonic()
     heldout = heldout_range(prepared.tracks.n_frames, options.test_split)
     progress = None if on_stage is None else (lambda d, t: on_stage("training set", d, t))
+    model = preset.model
     data = build_training_set(
-        prepared, work.trainset.root, heldout, sync_frames=preset.model.sync_frames, on_progress=progress
+        prepared,
+        work.trainset.root,
+        heldout,
+        sync_frames=model.sync_frames,
+        mouth_components=model.mouth_components if model.drive == "mouth" else 0,
+        features=model.speech_features() if model.drive == "mouth" else None,
+        augment=preset.train.mouth_augment,
+        on_progress=progress,
+        on_mouth_progress=None if on_stage is None else (lambda d, t: on_stage("speech features", d, t)),
     )
     stage_seconds["training set"] = time.monotonic() - t0
     write_json(work.settings, fingerprint)
@@ -194,6 +203,8 @@ def _manifest(
             heldout_lip_psnr=result.heldout_lip_psnr,
             expert_heldout_accuracy=result.expert_accuracy,
             final_losses=result.final_losses,
+            mouth_steps=result.mouth_steps_done,
+            mouth_check=result.mouth_check,
         ),
         footage=FOOTAGE + video.suffix.lower(),
     )
@@ -214,7 +225,11 @@ def _profile_arrays(data: TrainingSet, work: WorkFolder) -> dict[str, np.ndarray
     # canonical space (``s2l dub --video``); its own head model would live in another space.
     with np.load(work.prep.poses, allow_pickle=False) as poses:
         head_model, head_stable = poses["head_model"], poses["stable"]
+    # the true mouth code of every frame: the renderer-alone check (held-out frames rendered from their
+    # real codes) needs nothing but the profile
+    codes = {} if data.mouth is None else {"mouth_codes": data.mouth.codes.astype(np.float32)}
     return {
+        **codes,
         "rotations": data.rotations,
         "translations": data.translations,
         "usable": data.usable,

@@ -111,6 +111,15 @@ class TrainsetFolder:
     def sync_speech(self) -> Path:
         return self.root / "sync_speech.npy"
 
+    @property
+    def mouth(self) -> Path:
+        """The mouth stage's set: mouth points, basis and codes (``dataset.mouthset``)."""
+        return self.root / "mouth.npz"
+
+    def mouth_features(self, copy: int) -> Path:
+        """Speech features of the training speech (copy 0) or of its augmented copy ``copy`` (1, 2, …)."""
+        return self.root / f"mouth_features_{copy}.npy"
+
     def is_complete(self) -> bool:
         return self.meta.is_file()
 

@@ -48,7 +48,9 @@ from s2l_model import __version__
 from s2l_model.errors import InputError
 from s2l_model.media.atomic import atomic_output
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 (issue 16): the mouth stage and the mouth-driven lip field
+#: Profiles older than this cannot be used: their lip model is another kind of network.
+OLDEST_USABLE_VERSION = 2
 MANIFEST = "manifest.json"
 
 # Suffixes of formats that are (or usually wrap) pickles: refused by name, never opened.
@@ -437,6 +439,11 @@ def _load_manifest(label: str, zf: zipfile.ZipFile, infos: dict[str, zipfile.Zip
         )
     if version < 1:
         raise InputError(f"{label}: profile format version {version} is not valid")
+    if version < OLDEST_USABLE_VERSION:
+        raise InputError(
+            f"{label}: profile format version {version} is from an older s2l whose lip model this one no "
+            f"longer runs; rebuild it with `s2l profile build`"
+        )
     return manifest
 
 

@@ -79,9 +79,13 @@ class TrainingRecord:
     heldout_lip_psnr: float | None
     expert_heldout_accuracy: float | None
     final_losses: dict[str, float]
+    mouth_steps: int = 0  # the speech → mouth-code stage's steps
+    mouth_check: dict[str, float] = field(default_factory=dict)  # that stage on its calibration slice
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "mouth_steps": self.mouth_steps,
+            "mouth_check": dict(self.mouth_check),
             "device": self.device,
             "seed": self.seed,
             "steps": self.steps,
@@ -107,6 +111,8 @@ class TrainingRecord:
             heldout_lip_psnr=d["heldout_lip_psnr"],
             expert_heldout_accuracy=d["expert_heldout_accuracy"],
             final_losses=dict(d["final_losses"]),
+            mouth_steps=int(d.get("mouth_steps", 0)),
+            mouth_check={str(k): float(v) for k, v in dict(d.get("mouth_check", {})).items()},
         )
 
 

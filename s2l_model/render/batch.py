@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from s2l_model.features.activity import speech_activity
+from s2l_model.features.frames import FeatureConfig, FrameFeatures
 from s2l_model.features.speech import SampleReader
 from s2l_model.render.compose import FramePoses, LipCompositor
 
@@ -38,11 +39,23 @@ class SpeechFrames:
     read: SampleReader
     fps: Fraction
     activity: np.ndarray
+    n_samples: int = 0  # the speech's length (its per-utterance feature statistics cover all of it)
+    _features: dict[FeatureConfig, FrameFeatures] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def gated(cls, read: SampleReader, n_frames: int, fps: Fraction, sample_rate: int) -> SpeechFrames:
-        """The speech of ``n_frames`` output frames at ``fps``, with its speech activity."""
-        return cls(read, fps, speech_activity(read, n_frames, fps, sample_rate))
+    def gated(
+        cls, read: SampleReader, n_frames: int, fps: Fraction, sample_rate: int, n_samples: int
+    ) -> SpeechFrames:
+        """The speech (``n_samples`` long) of ``n_frames`` output frames at ``fps``, with its speech
+        activity."""
+        return cls(read, fps, speech_activity(read, n_frames, fps, sample_rate), n_samples)
+
+    def features(self, config: FeatureConfig) -> FrameFeatures:
+        """The speech's feature windows as ``config`` hears them, made once (and shared by every face
+        that hears them the same way)."""
+        if config not in self._features:
+            self._features[config] = FrameFeatures(self.read, self.n_samples, self.fps, config)
+        return self._features[config]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,9 @@ class FaceLayer:
     poses_of: PosesOf
     live: np.ndarray
     weights: np.ndarray | None = None
+    #: (B,) footage indices → (B, K) mouth codes that replace the ones predicted from speech (the
+    #: renderer-alone check feeds the footage's own true codes); None: codes from the speech
+    codes_of: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,8 @@ def _render_batch(job: RenderJob, lo: int, sources: list[np.ndarray]) -> list[Re
             speech.fps,
             ks,
             speech.activity[ks],
+            None if layer.compositor.hears is None else speech.features(layer.compositor.hears),
+            None if layer.codes_of is None else layer.codes_of(job.footage[ks]),
         )
         for j, k, (frame, region) in zip(live, ks, composed, strict=True):
             if layer.weights is not None:

@@ -11,9 +11,13 @@ warp → soft-mask paste → Blend-Net), made fast enough for real time on two C
 - the depth map is frozen once (no re-interpolation per C2O iteration), Blend-Net runs channels-last
   (oneDNN's fast path for its thin convolutions: about 2× on CPU), and the resting lips are rendered once.
 
-Speech activity (``features.activity``) blends each frame's speech-driven lips with the resting lips: the
-lip field's output for digital silence at the canonical frame's time. In silence the mouth is therefore
-closed and still (the canonical frame is chosen with a closed mouth), whatever noise the speech holds.
+A mouth-driven profile (``drive = "mouth"``) goes speech features → mouth codes (the profile's mouth stage,
+calibrated) → lip field. Speech activity (``features.activity``) and ``mouth_amp`` act on the codes: a
+frame gets the resting code (the canonical frame's, mouth closed) plus activity × amplitude of the way to its
+predicted code, so silence and ``mouth_amp = 0`` render the resting mouth exactly. A speech-driven profile
+blends its speech-driven lips with its resting lips (the field's output for digital silence at the canonical
+frame's time) by the same weight, in pixels. Either way the mouth is closed and still in silence, whatever
+noise the speech holds.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from s2l_model.features.frames import FrameFeatures
 from s2l_model.features.speech import MelConfig, SampleReader, windows_for_frames
 from s2l_model.geometry.crop import Rect, canonical_to_observed, sample_image
 from s2l_model.models.speaker import SpeakerModel, put_back
@@ -61,10 +66,13 @@ class LipCompositor:
         *,
         rest_seconds: float,
         device: str | torch.device = "cpu",
+        mouth_amp: float = 1.0,
     ) -> None:
         """``footage_*``: the poses of every usable frame that will be rendered (they fix the window size);
-        ``rest_seconds``: the time code of the resting lips (``SpeakerProfile.canonical_seconds``)."""
+        ``rest_seconds``: the time code of the resting lips (``SpeakerProfile.canonical_seconds``);
+        ``mouth_amp``: how far the mouth moves from rest, 1 as calibrated (0: the resting mouth)."""
         self.model = model
+        self.mouth_amp = float(mouth_amp)
         self.device = torch.device(device)
         self.layout = model.layout
         self.sync_config = MelConfig(window_frames=self.layout.sync_mel_frames)  # the sync expert's window
@@ -95,6 +103,7 @@ class LipCompositor:
         footage_rotations: np.ndarray,
         footage_translations: np.ndarray,
         device: str | torch.device = "cpu",
+        mouth_amp: float = 1.0,
     ) -> LipCompositor:
         """The compositor of ``profile``'s model, resting lips at its canonical frame's time."""
         return cls(
@@ -103,17 +112,27 @@ class LipCompositor:
             footage_translations,
             rest_seconds=profile.canonical_seconds,
             device=device,
+            mouth_amp=mouth_amp,
         )
+
+    @property
+    def hears(self):
+        """What speech features the model needs (``features.frames.FeatureConfig``; None: log-mel only)."""
+        return self.model.config.speech_features() if self.model.mouth is not None else None
 
     @torch.no_grad()
     def _rest_lips(self, seconds: float) -> torch.Tensor:
         """(1, 3, h, w) lips for digital silence: the mouth at rest."""
+        box = self.layout.lip_box
+        stage = self.model.mouth
+        if stage is not None:
+            cond = self.model.condition_codes(stage.rest[None], torch.tensor([seconds], device=self.device))
+            return self.model.field.render(cond, box.width, box.height)
         silence = float(np.log(MelConfig().floor))
         n_mels = self.layout.n_mels
         mel = torch.full((1, MelConfig().window_frames, n_mels), silence, device=self.device)
         sync_mel = torch.full((1, self.layout.sync_mel_frames, n_mels), silence, device=self.device)
         cond = self.model.condition(mel, sync_mel, torch.tensor([seconds], device=self.device))
-        box = self.layout.lip_box
         return self.model.field.render(cond, box.width, box.height)
 
     def _projected_boxes(
@@ -152,25 +171,40 @@ class LipCompositor:
         fps: Fraction,
         frames: np.ndarray,
         activity: np.ndarray | None = None,
+        features: FrameFeatures | None = None,
+        codes: np.ndarray | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """(frame, region) per source frame: ``region`` is the (H, W) bool mask of re-rendered pixels.
         Source j says what ``speech`` (16 kHz samples) holds around output frame ``frames[j]`` at ``fps``;
-        ``activity`` (B,) in [0, 1] is the frames' speech weight (None: all speech)."""
+        ``activity`` (B,) in [0, 1] is the frames' speech weight (None: all speech); ``features``: the
+        speech's feature windows (``hears``), which a mouth-driven model needs; ``codes``: (B, K) mouth
+        codes to render as they are, instead of predicting them (no gate, no amplitude)."""
         model, dev = self.model, self.device
         box = self.layout.lip_box
         span = range(int(frames.min()), int(frames.max()) + 1)
         pick = frames - span.start
-        mels = windows_for_frames(speech, fps, span)[pick]
-        sync_mels = windows_for_frames(speech, fps, span, self.sync_config)[pick]
-        cond = model.condition(
-            torch.from_numpy(mels).to(dev),
-            torch.from_numpy(sync_mels).to(dev),
-            torch.from_numpy(poses.seconds.astype(np.float32)).to(dev),
-        )
-        lips = model.field.render(cond, box.width, box.height)
+        seconds = torch.from_numpy(poses.seconds.astype(np.float32)).to(dev)
+        weight = torch.ones(len(frames), device=dev)
         if activity is not None:
-            weight = torch.from_numpy(activity.astype(np.float32)).to(dev)[:, None, None, None]
-            lips = self.rest_lips + weight * (lips - self.rest_lips)
+            weight = torch.from_numpy(activity.astype(np.float32)).to(dev)
+        if model.mouth is not None and codes is not None:
+            given = torch.from_numpy(np.nan_to_num(codes).astype(np.float32)).to(dev)
+            lips = model.field.render(model.condition_codes(given, seconds), box.width, box.height)
+        elif model.mouth is not None:
+            if features is None:
+                raise ValueError("a mouth-driven profile needs the speech's feature windows")
+            windows = torch.from_numpy(np.ascontiguousarray(features.windows(span)[pick])).to(dev)
+            codes = model.mouth.drive(model.mouth.predict(windows), weight, self.mouth_amp)
+            lips = model.field.render(model.condition_codes(codes, seconds), box.width, box.height)
+        else:
+            mels = windows_for_frames(speech, fps, span)[pick]
+            sync_mels = windows_for_frames(speech, fps, span, self.sync_config)[pick]
+            cond = model.condition(
+                torch.from_numpy(mels).to(dev), torch.from_numpy(sync_mels).to(dev), seconds
+            )
+            lips = model.field.render(cond, box.width, box.height)
+            scale = (self.mouth_amp * weight)[:, None, None, None]
+            lips = self.rest_lips + scale * (lips - self.rest_lips)
 
         corners, (width, height) = self.windows(poses)
         crops = np.stack(

@@ -30,9 +30,17 @@ class ProfileRenderer:
         device: str = "cpu",
         batch: int = 8,
         info: MediaInfo | None = None,
+        true_codes: bool = False,
     ) -> None:
-        """``info``: the footage's probe, if the caller has it (decoding then does not probe again)."""
+        """``info``: the footage's probe, if the caller has it (decoding then does not probe again);
+        ``true_codes``: render each frame's own tracked mouth code instead of the one its speech predicts
+        (the renderer-alone check of a mouth-driven profile)."""
         self.profile, self.footage, self.batch, self.info = profile, footage, batch, info
+        self.true_codes = None
+        if true_codes:
+            if "mouth_codes" not in profile.arrays:
+                raise ValueError("this profile has no mouth codes (a speech-driven lip field)")
+            self.true_codes = np.asarray(profile.arrays["mouth_codes"], np.float32)
         a = profile.arrays
         self.usable = a["usable"].astype(bool)
         self.rotations = np.nan_to_num(a["rotations"]).astype(np.float32)
@@ -70,9 +78,18 @@ class ProfileRenderer:
         inside = index < len(self.usable)  # frames past the profile's arrays keep their own lips
         live = inside & self.usable[np.where(inside, index, 0)]
         job = RenderJob(
-            layers=[FaceLayer(self.compositor, self.poses, live)],
+            layers=[
+                FaceLayer(
+                    self.compositor,
+                    self.poses,
+                    live,
+                    codes_of=None if self.true_codes is None else self.true_codes.__getitem__,
+                )
+            ],
             footage=index,
-            speech=SpeechFrames.gated(array_reader(speech.samples), n, fps, speech.sample_rate),
+            speech=SpeechFrames.gated(
+                array_reader(speech.samples), n, fps, speech.sample_rate, len(speech.samples)
+            ),
             batch=self.batch,
         )
         decoded = iter_frames(self.footage, info=self.info, start=seek_seconds(start, fps), max_frames=n)

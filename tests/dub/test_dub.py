@@ -164,7 +164,7 @@ def test_render_frames_batches_layers_and_passes_untracked_frames_through(
     n = 12
     footage = list(iter_frames(profile.extract_footage(tmp_path), max_frames=n))
     samples = (0.2 * np.random.default_rng(4).standard_normal(n * 16000 // 25)).astype(np.float32)
-    speech = SpeechFrames.gated(array_reader(samples), n, profile.fps, 16000)
+    speech = SpeechFrames.gated(array_reader(samples), n, profile.fps, 16000, len(samples))
     compositor = LipCompositor.for_profile(profile, tracks.rotations[:n], tracks.translations[:n])
     live = tracks.usable[:n].copy()
     live[[1, 6]] = False

@@ -254,6 +254,13 @@ def test_format_version_is_checked(tmp_path: Path, profile: Path) -> None:
         assert_refused(odd, lambda: read_profile(odd), "format")  # noqa: B023 (called at once)
 
 
+def test_a_profile_of_the_old_format_is_refused_with_rebuild_it(tmp_path: Path, profile: Path) -> None:
+    """Format 1 profiles hold a speech-driven lip field without a mouth stage: one line says to rebuild."""
+    old = rebuild(profile, tmp_path / "old.prof", edit_manifest=lambda m: m.__setitem__("format_version", 1))
+    for call in (lambda: read_profile(old), lambda: read_manifest(old)):
+        assert_refused(old, call, "format version 1", "rebuild it", "s2l profile build")
+
+
 def test_bad_manifest_is_refused(tmp_path: Path, profile: Path) -> None:
     control = rebuild(profile, tmp_path / "control.prof")
     read_profile(control)  # the rebuilt zip itself is fine: the failures below come from the edits

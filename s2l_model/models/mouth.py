@@ -1,0 +1,176 @@
+"""Speech → mouth code (the mouth-shape stage): a small temporal network, its losses and its calibration.
+
+The network reads one video frame's window of speaker-independent speech features (``features.frames``:
+phoneme posteriors, per-utterance normalised mel and loudness, 20 ms steps) and predicts the frame's mouth
+code (``geometry.mouthcode``). It is small enough to train in a minute or two on a CPU; the lip renderer is
+trained separately on the *true* codes, so neither has to learn both halves of the problem at once.
+
+Regression to the mean is what made the old audio-conditioned lip field under-move (about 15 % of the real
+amplitude). Three terms besides the codes' MSE fight it (``mouth_terms``): a velocity term (frame-to-frame
+changes must match the truth's, not only the values), a variance term (each component's spread over the batch
+must match the truth's) and a contrastive sync term at the code level (a predicted sequence must be nearer its
+own true sequence than other moments' and than itself shifted by a few frames). What damping is left is
+measured on a calibration slice the network never trained on and undone by a per-component affine map stored
+with the network (``MouthStage.gain``/``bias``); ``s2l dub --mouth-amp`` scales the result around the resting
+code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from s2l_model.geometry.mouthcode import MouthBasis
+
+#: Frames the sync term shifts a true sequence by to make its hard negatives.
+CODE_SHIFTS = (-6, -3, 3, 6)
+
+
+class MouthPredictor(nn.Module):
+    """(B, S, D) feature windows → (B, K) mouth codes: 1D convolutions over the window's steps, then an MLP
+    on the flattened result (the window's middle matters most; global pooling would lose where a sound
+    sits in it)."""
+
+    def __init__(self, feature_dim: int, window_steps: int, components: int, width: int = 128) -> None:
+        super().__init__()
+        self.input_dropout = nn.Dropout(0.1)
+        self.convs = nn.Sequential(
+            nn.Conv1d(feature_dim, width, 3, padding=1),
+            nn.LeakyReLU(0.02),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.02),
+            nn.Conv1d(width, width, 3, stride=2, padding=1),
+            nn.LeakyReLU(0.02),
+        )
+        steps = _halved(_halved(window_steps))  # two stride-2 convolutions
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(width * steps, width),
+            nn.LeakyReLU(0.02),
+            nn.Dropout(0.1),
+            nn.Linear(width, components),
+        )
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        h = self.convs(self.input_dropout(windows.float()).transpose(1, 2))
+        return self.head(h)
+
+
+def _halved(n: int) -> int:
+    """Length after a stride-2, padding-1, kernel-3 convolution."""
+    return (n + 1) // 2
+
+
+class MouthStage(nn.Module):
+    """The profile's mouth stage: the speaker's mouth basis (buffers), the predictor and its calibration.
+
+    Every tensor is in the state dict, so a profile stores the basis, the network and the calibration
+    together and the renderer needs nothing else to go from speech features to codes."""
+
+    def __init__(self, feature_dim: int, window_steps: int, components: int, points: int) -> None:
+        super().__init__()
+        self.predictor = MouthPredictor(feature_dim, window_steps, components)
+        self.register_buffer("basis_mean", torch.zeros(points, 3))
+        self.register_buffer("basis_components", torch.zeros(components, 3 * points))
+        self.register_buffer("basis_scale", torch.ones(components))
+        self.register_buffer("rest", torch.zeros(components))  # the resting (canonical-frame) code
+        self.register_buffer("gain", torch.ones(components))  # calibration: code = gain · raw + bias
+        self.register_buffer("bias", torch.zeros(components))
+
+    def set_basis(self, basis: MouthBasis, rest: np.ndarray) -> None:
+        self.basis_mean.copy_(torch.from_numpy(basis.mean))
+        self.basis_components.copy_(torch.from_numpy(basis.components))
+        self.basis_scale.copy_(torch.from_numpy(basis.scale))
+        self.rest.copy_(torch.from_numpy(np.asarray(rest, np.float32)))
+
+    def basis(self) -> MouthBasis:
+        return MouthBasis(
+            self.basis_mean.cpu().numpy(), self.basis_components.cpu().numpy(), self.basis_scale.cpu().numpy()
+        )
+
+    def set_calibration(self, gain: np.ndarray, bias: np.ndarray) -> None:
+        self.gain.copy_(torch.from_numpy(np.asarray(gain, np.float32)))
+        self.bias.copy_(torch.from_numpy(np.asarray(bias, np.float32)))
+
+    def predict(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, S, D) feature windows → (B, K) calibrated codes."""
+        return self.gain * self.predictor(windows) + self.bias
+
+    def drive(self, codes: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
+        """Codes as the renderer receives them: ``amplitude`` × the speech weight (B,) in [0, 1] of the way
+        from the resting code to ``codes`` (B, K). Weight 0 (silence) or amplitude 0 gives the resting code
+        exactly, amplitude > 1 exaggerates the mouth."""
+        return self.rest + (amplitude * weight)[:, None] * (codes - self.rest)
+
+
+@dataclass(frozen=True)
+class CodeCalibration:
+    """Per-component affine map of raw predictions onto the truth's spread, and what it was fitted on."""
+
+    gain: np.ndarray  # (K,)
+    bias: np.ndarray  # (K,)
+    frames: int
+
+
+#: Calibration gains are kept in this range: a component the network barely predicts (a gain beyond it)
+#: would only be noise made louder.
+GAIN_RANGE = (0.5, 3.0)
+
+
+def fit_calibration(predicted: np.ndarray, truth: np.ndarray) -> CodeCalibration:
+    """(M, K) raw predictions and true codes of frames the network did not train on → the affine map that
+    gives each component the truth's mean and standard deviation."""
+    p_mean, t_mean = predicted.mean(axis=0), truth.mean(axis=0)
+    p_std, t_std = predicted.std(axis=0), truth.std(axis=0)
+    gain = np.clip(t_std / np.maximum(p_std, 1e-6), *GAIN_RANGE)
+    return CodeCalibration(
+        gain.astype(np.float32), (t_mean - gain * p_mean).astype(np.float32), len(predicted)
+    )
+
+
+def mouth_terms(
+    predicted: torch.Tensor,
+    truth: torch.Tensor,
+    shifted_truth: torch.Tensor | None,
+    component_weight: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """The mouth stage's loss terms on B sequences of L consecutive frames, unweighted, by name: ``code``
+    (MSE), ``code_velocity``, ``code_variance`` and, given ``shifted_truth``, ``code_sync``.
+
+    ``predicted``/``truth``: (B, L, K) codes; ``shifted_truth``: (B, S, L, K) the true sequences moved by
+    ``CODE_SHIFTS`` (the sync term's hard negatives); ``component_weight`` (K,) weighs the code's
+    components (the first ones carry most of the mouth's motion)."""
+    w = component_weight
+    dp, dt = predicted.diff(dim=1), truth.diff(dim=1)
+    flat_p, flat_t = predicted.reshape(-1, predicted.shape[-1]), truth.reshape(-1, truth.shape[-1])
+    terms = {
+        "code": ((predicted - truth).square() * w).mean(),
+        "code_velocity": ((dp - dt).square() * w).mean(),
+        "code_variance": ((flat_p.std(dim=0) - flat_t.std(dim=0)).square() * w).mean(),
+    }
+    if shifted_truth is not None:
+        terms["code_sync"] = _code_sync(predicted, truth, shifted_truth)
+    return terms
+
+
+def _code_sync(predicted: torch.Tensor, truth: torch.Tensor, shifted: torch.Tensor) -> torch.Tensor:
+    """InfoNCE: each predicted sequence against every true sequence of the batch and its own shifts."""
+    b = len(predicted)
+    p = F.normalize(predicted.reshape(b, -1), dim=1)
+    t = F.normalize(truth.reshape(b, -1), dim=1)
+    s = F.normalize(shifted.reshape(b, shifted.shape[1], -1), dim=2)
+    batch_logits = p @ t.T  # (B, B): the diagonal is the positive
+    shift_logits = torch.einsum("bd,bsd->bs", p, s)
+    logits = torch.cat([batch_logits, shift_logits], dim=1) / 0.1
+    return F.cross_entropy(logits, torch.arange(b, device=predicted.device))
+
+
+def component_weights(components: int) -> torch.Tensor:
+    """(K,) weights of the code's components, falling with their index (the first ones carry most of the
+    motion; the last are mostly tracking noise) and averaging 1."""
+    w = 1.0 / (1.0 + 0.25 * torch.arange(components, dtype=torch.float32))
+    return w / w.mean()

@@ -1,0 +1,79 @@
+"""The mouth stage's pieces: the resting code under ``--mouth-amp`` and silence, the calibration, the
+losses that fight damping, and the least-squares appearance basis of the lip field."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from s2l_model.fields.lip import LipField, LipFieldConfig, fit_appearance
+from s2l_model.models.mouth import CODE_SHIFTS, MouthStage, component_weights, fit_calibration, mouth_terms
+
+
+def _stage(k: int = 3) -> MouthStage:
+    stage = MouthStage(feature_dim=5, window_steps=16, components=k, points=4)
+    stage.rest.copy_(torch.tensor([0.5, -1.0, 0.25])[:k])
+    return stage
+
+
+def test_drive_gives_the_resting_code_for_amplitude_zero_and_silence() -> None:
+    stage = _stage()
+    codes = torch.tensor([[2.0, 1.0, -1.0], [0.0, 0.0, 0.0]])
+    ones, zeros = torch.ones(2), torch.zeros(2)
+    assert torch.equal(stage.drive(codes, ones, 0.0), stage.rest.expand(2, -1))  # --mouth-amp 0
+    assert torch.equal(stage.drive(codes, zeros, 1.0), stage.rest.expand(2, -1))  # silence
+    assert torch.allclose(stage.drive(codes, ones, 1.0), codes)
+    doubled = stage.drive(codes, ones, 2.0)
+    assert torch.allclose(doubled - stage.rest, 2 * (codes - stage.rest))  # twice as far from rest
+    half = stage.drive(codes, torch.tensor([0.5, 0.5]), 1.0)
+    assert torch.allclose(half - stage.rest, 0.5 * (codes - stage.rest))  # a ramp weight: part way
+
+
+def test_calibration_restores_a_damped_spread() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(500, 3)).astype(np.float32) * [1.0, 0.8, 1.2] + [0.2, 0.0, -0.1]
+    raw = 0.4 * truth + 0.05  # a prediction with 40 % of the amplitude, shifted
+    cal = fit_calibration(raw, truth)
+    assert np.allclose(cal.gain, 2.5, atol=1e-3)
+    assert np.allclose(cal.gain * raw + cal.bias, truth, atol=1e-4)
+    stage = _stage()
+    stage.set_calibration(cal.gain, cal.bias)
+    assert torch.allclose(stage.gain, torch.from_numpy(cal.gain))
+    # a component the network does not predict at all is not blown up past the gain's range
+    flat = fit_calibration(np.c_[raw[:, :2], 1e-4 * raw[:, 2]], truth)
+    assert flat.gain[2] == 3.0
+
+
+def test_the_losses_punish_a_damped_prediction_beyond_its_mse() -> None:
+    torch.manual_seed(0)
+    truth = torch.randn(16, 8, 3).cumsum(dim=1) / 3  # smooth sequences
+    shifted = torch.stack([truth.roll(s, dims=1) for s in CODE_SHIFTS], dim=1)
+    w = component_weights(3)
+    exact = mouth_terms(truth, truth, shifted, w)
+    damped = mouth_terms(0.3 * truth, truth, shifted, w)
+    assert exact["code"] == 0 and exact["code_velocity"] == 0 and exact["code_variance"] < 1e-10
+    assert damped["code_velocity"] > 0 and damped["code_variance"] > 0.1
+    assert exact["code_sync"] < mouth_terms(shifted[:, 0], truth, shifted, w)["code_sync"]
+    assert torch.isclose(w.mean(), torch.tensor(1.0)) and w[0] > w[-1]
+
+
+def test_the_appearance_fit_recovers_a_linear_mouth_and_renders_rest_exactly() -> None:
+    rng = np.random.default_rng(1)
+    k, h, w = 2, 6, 10
+    base = rng.uniform(0.3, 0.7, size=(3, h, w)).astype(np.float32)
+    true_basis = rng.normal(scale=0.05, size=(k, 3, h, w)).astype(np.float32)
+    rest = np.array([0.5, -0.5], np.float32)
+    codes = rng.normal(size=(300, k)).astype(np.float32)
+    lips = base[None] + np.einsum("mk,kchw->mchw", codes - rest, true_basis)
+    lips_u8 = np.clip(np.round(lips * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    basis, shifted = fit_appearance(codes, lips_u8, np.ones((300, h, w), bool), rest, base)
+    assert np.abs(basis - true_basis).max() < 0.02  # within the uint8 rounding and clipping
+    config = LipFieldConfig(mlp_depth=2, mlp_width=8, mouth_components=k, use_time=False)
+    field = LipField(config, base=torch.from_numpy(base), train_size=(w, h))
+    with torch.no_grad():
+        field.appearance.copy_(torch.from_numpy(basis).reshape(1, 3 * k, h, w))
+        field.base.copy_(torch.from_numpy(shifted)[None])
+    cond = field.condition_codes(torch.from_numpy(np.stack([rest, codes[0]])), torch.zeros(2))
+    out = field.render(cond, w, h).detach().numpy()
+    assert np.abs(out[0] - base).max() < 1e-5  # the resting code renders the canonical lips
+    assert np.abs(out[1] - lips[0]).max() < 0.03  # another code its own mouth (G is still zero)
