@@ -13,8 +13,9 @@ for the log-mel windows. Each step carries, in this channel order:
   between the recogniser's own 50 Hz steps (rows still sum to 1);
 - **log-mel** (80, ``MelConfig``): the mel power of the two 25 ms Hann frames at the step centre ± 5 ms
   (the two 10 ms-hop frames of ``speech.py`` that fall inside the 20 ms step, so the step's audio is fully
-  covered), averaged, then log(· + 1e-5); normalised **per utterance**: minus the utterance's per-band mean,
-  over its one global std;
+  covered), averaged, scaled by the utterance's level-normalising gain², then log(· + 1e-5) (so the floor
+  sits at the same depth under every utterance's speech); normalised **per utterance**: minus the
+  utterance's per-band mean, over its one global std;
 - **loudness** (1): the RMS level of the step's 20 ms in dB, minus the utterance's reference level (the 95th
   percentile step level), over 30 dB, clipped to [−2, 0.5]: 0 is the utterance's loud speech, −1 is 30 dB
   below it (the silence gate's threshold in ``activity.py``), −2 is silence.
@@ -22,9 +23,9 @@ for the log-mel windows. Each step carries, in this channel order:
 Per utterance, not per training speaker: a new voice, microphone or gain is normalised by its own
 statistics. The statistics (``UtteranceStats``) are taken over the utterance's *speech* steps only (those
 less than 30 dB below the reference, as the silence gate decides), so leading silence or long pauses do not
-shift them, in one streaming pass (``utterance_stats``). The recogniser's input is scaled to put the
-reference at ``RECOGNISER_REFERENCE_DBFS`` first: hama is not gain-invariant, and this makes every channel
-independent of the recording's gain.
+shift them, in one streaming pass (``utterance_stats``). The recogniser's input and the mel power are
+scaled to put the reference at ``REFERENCE_DBFS`` first: hama is not gain-invariant, and this makes every
+channel independent of the recording's gain (test: +12 dB changes nothing).
 """
 
 from __future__ import annotations
@@ -51,15 +52,17 @@ MEL_OFFSET = 80  # the step's two mel frames sit at its centre ± 5 ms
 LEVEL_FLOOR_DB = -100.0  # digital silence; such steps are left out of the statistics
 LOUDNESS_SCALE_DB = 30.0
 LOUDNESS_CLIP = (-2.0, 0.5)
-#: The recogniser hears every utterance with its reference (95th percentile step level) here: about the
+#: Every utterance is scaled to put its reference (95th percentile step level) here before the log-mel and
+#: the recogniser (hama is not gain-invariant, and the log floor is then relative to the speech): about the
 #: level of the shared speech clips (−6 … −18 dBFS; english_60s.wav −13.7), so typical input is barely
 #: scaled. Measured: moving it from −30 to −3 dBFS changes the argmax of only 2-3 % of steps.
-RECOGNISER_REFERENCE_DBFS = -14.0
+REFERENCE_DBFS = -14.0
 STATS_CHUNK_STEPS = 1000  # 20 s of audio per read in the statistics pass
 
 # Level histogram of the statistics pass: fine bins for the percentile, coarse bins for the mel sums.
 _HIST_LO, _HIST_HI, _HIST_BIN = LEVEL_FLOOR_DB, 20.0, 0.1
 _MEL_BIN = 1.0
+_LOGP_LO, _LOGP_BIN, _LOGP_BINS = -40.0, 0.25, 192  # raw log mel power −40 … +8 nats
 
 
 @dataclass(frozen=True)
@@ -83,9 +86,9 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class UtteranceStats:
-    mel_mean: np.ndarray  # (n_mels,) per-band mean of the 20 ms log-mel over the speech steps
+    mel_mean: np.ndarray  # (n_mels,) per-band mean of the 20 ms log-mel (at the utterance's gain), speech steps
     mel_std: float  # one std over all bands and speech steps (keeps the spectral tilt between bands)
-    reference_db: float  # 95th percentile step level, dBFS (LEVEL_FLOOR_DB for digital silence)
+    reference_db: float  # 95th percentile level of the speech steps, dBFS (LEVEL_FLOOR_DB: digital silence)
     speech_steps: int  # how many steps the statistics were taken over
 
 
@@ -93,10 +96,10 @@ def _hann(config: MelConfig) -> np.ndarray:
     return np.hanning(config.win_length + 1)[:-1].astype(np.float32)  # periodic, as speech.py
 
 
-def _step_log_mel(
+def _step_mel_power(
     signal: np.ndarray, centres: np.ndarray, config: MelConfig, basis: np.ndarray, window: np.ndarray
 ) -> np.ndarray:
-    """(*centres.shape, n_mels) log mel power of the 20 ms steps centred on ``centres`` (indices into
+    """(*centres.shape, n_mels) mel power of the 20 ms steps centred on ``centres`` (indices into
     ``signal``, which must hold 280 samples either side of every centre)."""
     import scipy.fft
 
@@ -110,7 +113,7 @@ def _step_log_mel(
         segments = signal[(unique + offset - half)[:, None] + index] * window
         spectrum = scipy.fft.rfft(segments, n=config.n_fft, axis=-1)
         power += (spectrum.real**2 + spectrum.imag**2) @ basis.T
-    return np.log(power / 2 + config.floor)[inverse.reshape(centres.shape)]
+    return (power / 2)[inverse.reshape(centres.shape)]
 
 
 def _step_level_db(signal: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -120,20 +123,26 @@ def _step_level_db(signal: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return (10 * np.log10(np.maximum(mean, 10 ** (LEVEL_FLOOR_DB / 10)))).astype(np.float32)
 
 
+def utterance_gain(reference_db: float) -> float:
+    """The amplitude factor that puts an utterance's reference level at ``REFERENCE_DBFS`` (1 for silence)."""
+    return 1.0 if reference_db <= LEVEL_FLOOR_DB else float(10 ** ((REFERENCE_DBFS - reference_db) / 20))
+
+
 def utterance_stats(read: SampleReader, n_samples: int, config: MelConfig = MelConfig()) -> UtteranceStats:
     """The utterance's normalisation statistics, in one streaming pass over its samples (20 s reads).
 
-    Every 20 ms step (centred on 320·j, the recogniser's grid) adds its level to a 0.1 dB histogram and its
-    log-mel to per-1-dB-level sums; at the end the reference is the histogram's 95th percentile and the mel
-    statistics combine the level bins above reference − 30 dB. Memory: a few hundred KB, whatever the length.
+    Every 20 ms step (centred on 320·j, the recogniser's grid) adds its level to a 0.1 dB histogram, and
+    each band's raw log mel power to a (1 dB level bin × band × 0.25-nat) histogram. At the end the reference
+    is the 95th percentile level of the speech steps, and the mel statistics are those of log(power · gain² + floor) (the
+    features' definition, at the level-normalising gain found only now) over the steps above reference −
+    30 dB, read from the histogram. Exactly gain-invariant but for the bins' width; memory: ~3 MB,
+    whatever the length.
     """
     basis, window = config.filterbank(), _hann(config)
     n_fine = round((_HIST_HI - _HIST_LO) / _HIST_BIN)
     n_coarse = round((_HIST_HI - _HIST_LO) / _MEL_BIN)
     counts = np.zeros(n_fine, np.int64)
-    mel_count = np.zeros(n_coarse, np.int64)
-    mel_sum = np.zeros((n_coarse, config.n_mels), np.float64)
-    mel_sq = np.zeros((n_coarse, config.n_mels), np.float64)
+    mel_hist = np.zeros(n_coarse * config.n_mels * _LOGP_BINS, np.int64)
     margin = MEL_OFFSET + config.win_length // 2
     n_steps = n_samples // STEP_SAMPLES + 1 if n_samples > 0 else 0
     for lo in range(0, n_steps, STATS_CHUNK_STEPS):
@@ -146,23 +155,34 @@ def utterance_stats(read: SampleReader, n_samples: int, config: MelConfig = MelC
         if not voiced.any():
             continue
         level = np.minimum(level[voiced], _HIST_HI - 1e-3)
-        mel = _step_log_mel(signal, centres[voiced], config, basis, window).astype(np.float64)
-        np.add.at(counts, ((level - _HIST_LO) / _HIST_BIN).astype(np.int64), 1)
+        power = _step_mel_power(signal, centres[voiced], config, basis, window)
+        counts += np.bincount(((level - _HIST_LO) / _HIST_BIN).astype(np.int64), minlength=n_fine)
         coarse = ((level - _HIST_LO) / _MEL_BIN).astype(np.int64)
-        np.add.at(mel_count, coarse, 1)
-        np.add.at(mel_sum, coarse, mel)
-        np.add.at(mel_sq, coarse, mel * mel)
+        logp = np.log(np.maximum(power, 1e-30))
+        logp_bin = np.clip(((logp - _LOGP_LO) / _LOGP_BIN).astype(np.int64), 0, _LOGP_BINS - 1)
+        flat = (coarse[:, None] * config.n_mels + np.arange(config.n_mels)) * _LOGP_BINS + logp_bin
+        mel_hist += np.bincount(flat.ravel(), minlength=len(mel_hist))
     total = int(counts.sum())
     if total == 0:  # digital silence: nothing to normalise by; the features then read as silence
         return UtteranceStats(np.full(config.n_mels, np.log(config.floor), np.float32), 1.0, LEVEL_FLOOR_DB, 0)
-    rank = np.searchsorted(np.cumsum(counts), LOUD_PERCENTILE / 100 * total)
-    reference = _HIST_LO + (rank + 0.5) * _HIST_BIN
+    # The 95th percentile of all steps moves with the share of silence; refined on the steps above the
+    # previous estimate − 30 dB (the speech), it is that of the speech alone (3 rounds: converged to a bin).
+    levels = _HIST_LO + (np.arange(n_fine) + 0.5) * _HIST_BIN
+    reference = LEVEL_FLOOR_DB
+    for _ in range(3):
+        above = np.where(levels > reference - BELOW_LOUD_DB, counts, 0)
+        rank = np.searchsorted(np.cumsum(above), LOUD_PERCENTILE / 100 * above.sum())
+        reference = float(levels[rank])
     keep = np.arange(n_coarse) * _MEL_BIN + _HIST_LO >= np.floor(reference - BELOW_LOUD_DB)
-    n = int(mel_count[keep].sum())
-    mean = mel_sum[keep].sum(axis=0) / n
-    variance = mel_sq[keep].sum(axis=0) / n - mean**2
+    hist = mel_hist.reshape(n_coarse, config.n_mels, _LOGP_BINS)[keep].sum(axis=0)  # (n_mels, bins)
+    gain2 = utterance_gain(reference) ** 2
+    centres_logp = _LOGP_LO + (np.arange(_LOGP_BINS) + 0.5) * _LOGP_BIN
+    values = np.log(np.exp(centres_logp) * gain2 + config.floor)  # the features' log-mel of each bin
+    n = hist.sum(axis=1)
+    mean = (hist * values).sum(axis=1) / n
+    variance = (hist * values**2).sum(axis=1) / n - mean**2
     std = float(np.sqrt(max(float(variance.mean()), 1e-4)))
-    return UtteranceStats(mean.astype(np.float32), std, float(reference), n)
+    return UtteranceStats(mean.astype(np.float32), std, float(reference), int(n[0]))
 
 
 def step_centres(frames: range, fps: Fraction, window_steps: int, sample_rate: int) -> np.ndarray:
@@ -198,10 +218,10 @@ class FrameFeatures:
         self.read, self.n_samples, self.fps, self.config = read, n_samples, Fraction(fps), config
         self.stats = stats or utterance_stats(read, n_samples, config.mel_config)
         self._basis, self._window = config.mel_config.filterbank(), _hann(config.mel_config)
+        self.gain = utterance_gain(self.stats.reference_db)
         self.posteriors: PosteriorStream | None = None
         if config.phonemes:
-            silent = self.stats.reference_db <= LEVEL_FLOOR_DB
-            gain = 1.0 if silent else 10 ** ((RECOGNISER_REFERENCE_DBFS - self.stats.reference_db) / 20)
+            gain = self.gain
             self.posteriors = PosteriorStream(
                 _scaled(read, gain),
                 n_samples,
@@ -240,7 +260,8 @@ class FrameFeatures:
             probs = self.posteriors.steps(j0, int(below.max()) + 2)
             parts.append((1 - frac) * probs[below - j0] + frac * probs[below - j0 + 1])
         if cfg.mel:
-            mel = _step_log_mel(signal, centres - first, cfg.mel_config, self._basis, self._window)
+            power = _step_mel_power(signal, centres - first, cfg.mel_config, self._basis, self._window)
+            mel = np.log(power * np.float32(self.gain**2) + cfg.mel_config.floor)
             parts.append((mel - stats.mel_mean) / np.float32(stats.mel_std))
         level = _step_level_db(signal, centres - first)
         loudness = np.clip((level - stats.reference_db) / LOUDNESS_SCALE_DB, *LOUDNESS_CLIP)
