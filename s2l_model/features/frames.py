@@ -31,7 +31,7 @@ channel independent of the recording's gain (test: +12 dB changes nothing).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -70,7 +70,7 @@ class FeatureConfig:
     phonemes: bool = True  # False: the mel-only ablation (hama is then never loaded)
     mel: bool = True
     window_steps: int = 16  # 20 ms steps: 320 ms centred on the frame, like the paper's 16 DeepSpeech frames
-    mel_config: MelConfig = MelConfig()
+    mel_config: MelConfig = field(default_factory=MelConfig)
     chunk_frames: int = 256  # video frames featurised at a time (memory flat in the speech's length)
     phoneme_chunk_s: float = 20.0
     phoneme_context_s: float = 1.0
@@ -86,7 +86,9 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class UtteranceStats:
-    mel_mean: np.ndarray  # (n_mels,) per-band mean of the 20 ms log-mel (at the utterance's gain), speech steps
+    mel_mean: (
+        np.ndarray
+    )  # (n_mels,) per-band mean of the 20 ms log-mel (at the utterance's gain), speech steps
     mel_std: float  # one std over all bands and speech steps (keeps the spectral tilt between bands)
     reference_db: float  # 95th percentile level of the speech steps, dBFS (LEVEL_FLOOR_DB: digital silence)
     speech_steps: int  # how many steps the statistics were taken over
@@ -128,16 +130,17 @@ def utterance_gain(reference_db: float) -> float:
     return 1.0 if reference_db <= LEVEL_FLOOR_DB else float(10 ** ((REFERENCE_DBFS - reference_db) / 20))
 
 
-def utterance_stats(read: SampleReader, n_samples: int, config: MelConfig = MelConfig()) -> UtteranceStats:
+def utterance_stats(read: SampleReader, n_samples: int, config: MelConfig | None = None) -> UtteranceStats:
     """The utterance's normalisation statistics, in one streaming pass over its samples (20 s reads).
 
     Every 20 ms step (centred on 320·j, the recogniser's grid) adds its level to a 0.1 dB histogram, and
-    each band's raw log mel power to a (1 dB level bin × band × 0.25-nat) histogram. At the end the reference
-    is the 95th percentile level of the speech steps, and the mel statistics are those of log(power · gain² + floor) (the
-    features' definition, at the level-normalising gain found only now) over the steps above reference −
-    30 dB, read from the histogram. Exactly gain-invariant but for the bins' width; memory: ~3 MB,
-    whatever the length.
+    each band's raw log mel power to a (1 dB level bin × band × 0.25-nat) histogram. At the end the
+    reference is the 95th percentile level of the speech steps, and the mel statistics are those of
+    log(power · gain² + floor) (the features' definition, at the level-normalising gain found only now)
+    over the steps above reference − 30 dB, read from the histogram. Exactly gain-invariant but for the
+    bins' width; memory: ~3 MB, whatever the length.
     """
+    config = config or MelConfig()
     basis, window = config.filterbank(), _hann(config)
     n_fine = round((_HIST_HI - _HIST_LO) / _HIST_BIN)
     n_coarse = round((_HIST_HI - _HIST_LO) / _MEL_BIN)
@@ -164,7 +167,9 @@ def utterance_stats(read: SampleReader, n_samples: int, config: MelConfig = MelC
         mel_hist += np.bincount(flat.ravel(), minlength=len(mel_hist))
     total = int(counts.sum())
     if total == 0:  # digital silence: nothing to normalise by; the features then read as silence
-        return UtteranceStats(np.full(config.n_mels, np.log(config.floor), np.float32), 1.0, LEVEL_FLOOR_DB, 0)
+        return UtteranceStats(
+            np.full(config.n_mels, np.log(config.floor), np.float32), 1.0, LEVEL_FLOOR_DB, 0
+        )
     # The 95th percentile of all steps moves with the share of silence; refined on the steps above the
     # previous estimate − 30 dB (the speech), it is that of the speech alone (3 rounds: converged to a bin).
     levels = _HIST_LO + (np.arange(n_fine) + 0.5) * _HIST_BIN
@@ -275,7 +280,9 @@ def frame_features(
     """(n_frames, window_steps, dim) windows of an in-memory speech; ``n_frames`` defaults to
     round(duration × fps), the frame count of a video of this speech."""
     if speech.sample_rate != config.mel_config.sample_rate:
-        raise ValueError(f"speech is {speech.sample_rate} Hz; features expect {config.mel_config.sample_rate} Hz")
+        raise ValueError(
+            f"speech is {speech.sample_rate} Hz; features expect {config.mel_config.sample_rate} Hz"
+        )
     if n_frames is None:
         n_frames = round(speech.duration * fps)
     features = FrameFeatures(array_reader(speech.samples), len(speech.samples), fps, config)

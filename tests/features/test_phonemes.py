@@ -66,7 +66,7 @@ def test_more_than_30s_in_one_run_is_refused_not_cut():
 
 def test_stream_indexing_equals_the_whole_run_across_borders_and_outside():
     rng = np.random.default_rng(0)
-    samples = (rng.standard_normal(int(9.3 * SR)) * np.repeat(rng.uniform(0, 0.3, 94), 1600)[: int(9.3 * SR)])
+    samples = rng.standard_normal(int(9.3 * SR)) * np.repeat(rng.uniform(0, 0.3, 94), 1600)[: int(9.3 * SR)]
     samples = samples.astype(np.float32)
     recognizer = LocalRecognizer()
     whole = recognizer.posteriors(samples)
