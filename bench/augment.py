@@ -4,9 +4,10 @@
 
 Per augmentation: (a) phoneme agreement: on the clean copy's recogniser steps (one run, level-normalised
 input) whose argmax is a phone (not blank, not word boundary), the share where the augmented copy's argmax
-at the same instant (mapped through ``time_scale``, ±1 step) is the same phone; (b) mel distance: mean |augmented − clean| of the 20 ms log-mel
-at the same instants, raw (natural log, in units of the clean copy's std) and per-utterance normalised
-(``features/frames.py``, already in std units).
+at the same instant (mapped through ``time_scale``, ±1 step) is the same phone; (b) mel distance: mean
+|augmented − clean| of the 20 ms log-mel at the same instants over the clean copy's loud steps, raw
+(natural log, in units of the clean copy's std) and per-utterance normalised (``features/frames.py``,
+already in std units).
 """
 
 from __future__ import annotations

