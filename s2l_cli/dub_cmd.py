@@ -14,7 +14,6 @@ from s2l_model.errors import InputError
 from s2l_model.media import TimeSpec, parse_fps, parse_time
 from s2l_model.media.probe import check_input_file
 
-
 #: Beyond about 3× the calibrated amplitude the lip field is asked for mouths far outside any it has seen.
 MAX_MOUTH_AMP = 3.0
 

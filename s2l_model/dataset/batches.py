@@ -30,6 +30,8 @@ from s2l_model.geometry.crop import Rect
 LUMA = (0.299, 0.587, 0.114)
 #: Frames: the same speech against mouths shifted this far are the contrastive losses' hard negatives.
 SHIFTS = (-6, -3, 3, 6)
+#: Frames: the mouth stage's code-level sync term shifts a true code sequence this far for its negatives.
+CODE_SHIFTS = (-6, -3, 3, 6)
 #: Held-out frames of the lip-PSNR probe, spread evenly over the held-out part.
 HELDOUT_PROBE_FRAMES = 16
 
@@ -287,8 +289,6 @@ class MouthBatches:
         self.copies = [k for k, starts in enumerate(self.starts) if len(starts)]
 
     def sequences(self, rng: np.random.Generator, count: int) -> MouthSequences:
-        from s2l_model.models.mouth import CODE_SHIFTS
-
         which = rng.choice(self.copies, size=count)
         feats, codes, shifted = [], [], []
         steps = np.arange(self.length)

@@ -26,9 +26,6 @@ from torch import nn
 
 from s2l_model.geometry.mouthcode import MouthBasis
 
-#: Frames the sync term shifts a true sequence by to make its hard negatives.
-CODE_SHIFTS = (-6, -3, 3, 6)
-
 
 class MouthPredictor(nn.Module):
     """(B, S, D) feature windows → (B, K) mouth codes: 1D convolutions over the window's steps, then an MLP
@@ -142,8 +139,8 @@ def mouth_terms(
     (MSE), ``code_velocity``, ``code_variance`` and, given ``shifted_truth``, ``code_sync``.
 
     ``predicted``/``truth``: (B, L, K) codes; ``shifted_truth``: (B, S, L, K) the true sequences moved by
-    ``CODE_SHIFTS`` (the sync term's hard negatives); ``component_weight`` (K,) weighs the code's
-    components (the first ones carry most of the mouth's motion)."""
+    ``dataset.batches.CODE_SHIFTS`` (the sync term's hard negatives); ``component_weight`` (K,) weighs
+    the code's components (the first ones carry most of the mouth's motion)."""
     w = component_weight
     dp, dt = predicted.diff(dim=1), truth.diff(dim=1)
     flat_p, flat_t = predicted.reshape(-1, predicted.shape[-1]), truth.reshape(-1, truth.shape[-1])

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from s2l_model.dataset.batches import CODE_SHIFTS
 from s2l_model.fields.lip import LipField, LipFieldConfig, fit_appearance
-from s2l_model.models.mouth import CODE_SHIFTS, MouthStage, component_weights, fit_calibration, mouth_terms
+from s2l_model.models.mouth import MouthStage, component_weights, fit_calibration, mouth_terms
 
 
 def _stage(k: int = 3) -> MouthStage:
