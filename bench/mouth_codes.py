@@ -32,9 +32,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2l_model.features.activity import speech_activity  # noqa: E402
 from s2l_model.features.frames import FrameFeatures  # noqa: E402
 from s2l_model.features.speech import array_reader  # noqa: E402
+from s2l_model.features.vad import silero_activity as speech_activity  # noqa: E402
 from s2l_model.geometry.mouthcode import code_opening  # noqa: E402
 from s2l_model.media import Speech, load_speech  # noqa: E402
 from s2l_model.metrics.phones import CLOSED, lip_targets, recognise_phones  # noqa: E402

@@ -19,9 +19,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from s2l_model.features.activity import speech_activity
 from s2l_model.features.frames import FeatureConfig, FrameFeatures
 from s2l_model.features.speech import SampleReader
+from s2l_model.features.vad import silero_activity
 from s2l_model.render.compose import FramePoses, LipCompositor
 
 #: Poses and times of footage frames: (B,) footage indices → their ``FramePoses``.
@@ -48,7 +48,7 @@ class SpeechFrames:
     ) -> SpeechFrames:
         """The speech (``n_samples`` long) of ``n_frames`` output frames at ``fps``, with its speech
         activity."""
-        return cls(read, fps, speech_activity(read, n_frames, fps, sample_rate), n_samples)
+        return cls(read, fps, silero_activity(read, n_frames, fps, sample_rate), n_samples)
 
     def features(self, config: FeatureConfig) -> FrameFeatures:
         """The speech's feature windows as ``config`` hears them, made once (and shared by every face
