@@ -51,14 +51,14 @@ class MouthSet:
 
 
 def mouth_points_of(
-    landmarks_of, n_frames: int, camera: PinholeCamera, rotations: np.ndarray, translations: np.ndarray
+    landmarks_of, n_frames: int, camera: PinholeCamera, model: np.ndarray, stable: np.ndarray
 ) -> np.ndarray:
     """(N, P, 3) head-space mouth points of every frame; ``landmarks_of(start, stop)`` reads (stop - start,
-    478, 3) tracked landmarks and ``rotations``/``translations`` are the head poses (NaN: no pose)."""
+    478, 3) tracked landmarks, ``model``/``stable`` are the head model's points and stable indices."""
     out = []
     for lo in range(0, n_frames, BLOCK):
         hi = min(n_frames, lo + BLOCK)
-        out.append(head_space_points(landmarks_of(lo, hi), camera, rotations[lo:hi], translations[lo:hi]))
+        out.append(head_space_points(landmarks_of(lo, hi), camera, model, stable))
     return np.concatenate(out) if out else np.zeros((0, 0, 3), np.float32)
 
 

@@ -26,6 +26,7 @@ from s2l_model.dataset.batches import MouthBatches, TrainingBatches
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
 from s2l_model.fields.lip import fit_appearance
+from s2l_model.geometry.mouthcode import code_opening
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
 from s2l_model.models.mouth import CodeCalibration, fit_calibration
 from s2l_model.models.speaker import SceneLayout, SpeakerModel, scaled_size
@@ -247,11 +248,12 @@ class Trainer:
             return None
         stage.set_calibration(np.ones(stage.gain.shape), np.zeros(stage.bias.shape))
         raw = stage.predictor(features).cpu().numpy()
-        calibration = fit_calibration(raw, truth)
+        basis, rest = stage.basis(), stage.rest.cpu().numpy()
+        calibration = fit_calibration(raw, truth, rest, lambda codes: code_opening(basis, codes))
         if self.tcfg.mouth_calibrate:
             stage.set_calibration(calibration.gain, calibration.bias)
         predicted = stage.predict(features).cpu().numpy()
-        self.mouth_check = mouth_agreement(stage.basis(), predicted, truth)
+        self.mouth_check = {**mouth_agreement(basis, predicted, truth), "gain": float(calibration.gain[0])}
         return calibration
 
     # -- stage 2: everything else --------------------------------------------------------------------------
@@ -397,8 +399,6 @@ class Trainer:
 def mouth_agreement(basis, predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """How (M, K) predicted codes follow the true ones: the correlation and the std ratio of the decoded
     mouth opening, and the first component's correlation."""
-    from s2l_model.geometry.mouthcode import code_opening
-
     p_open, t_open = code_opening(basis, predicted), code_opening(basis, truth)
     return {
         "frames": float(len(truth)),

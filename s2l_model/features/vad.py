@@ -23,6 +23,22 @@ THRESHOLD = 0.5
 #: 6.8 % → 3.5 % (music at 0 dB), false speech in pauses unchanged. (Hysteresis at 0.35 did not help.)
 LOOK_AHEAD_CHUNKS = 2  # 64 ms
 BLOCK_CHUNKS = 625  # 20 s read at a time
+#: Pauses shorter than this between speech count as speech: the mouth stage hears them and closes the
+#: mouth as far as the speaker does between words; the gate is for long stretches of noise or music. Gating
+#: every short pause shut the mouth between words (held-out opening r 0.57 → 0.41 on the dev clip).
+BRIDGE_S = 0.5
+
+
+def bridge_gaps(speaking: np.ndarray, longest: int) -> np.ndarray:
+    """(N,) bool with every run of False of at most ``longest`` frames between two True frames set True."""
+    out = speaking.copy()
+    idx = np.flatnonzero(speaking)
+    if len(idx) < 2:
+        return out
+    gaps = np.flatnonzero((np.diff(idx) > 1) & (np.diff(idx) - 1 <= longest))
+    for g in gaps:
+        out[idx[g] + 1 : idx[g + 1]] = True
+    return out
 
 
 def silero_probabilities(read: SampleReader, n_samples: int, sample_rate: int) -> np.ndarray:
@@ -54,6 +70,7 @@ def silero_activity(read: SampleReader, n_frames: int, fps: Fraction, sample_rat
     for k in range(1, LOOK_AHEAD_CHUNKS + 1):  # a chunk speaks if it or one of the next ones does
         ahead[:-k] |= on[k:]
     speaking = ahead[chunk] if len(probs) else np.zeros(n_frames, bool)
+    speaking = bridge_gaps(speaking, round(BRIDGE_S * float(fps)))
     # activity_weights gates levels; 0 dB for speaking frames and -inf for the rest makes its decision
     # exactly Silero's, then applies the shared hold and ramps.
     return activity_weights(np.where(speaking, 0.0, -np.inf).astype(np.float32), Fraction(fps))

@@ -1,8 +1,13 @@
 """The mouth code: a low-dimensional description of the mouth's shape, free of head pose.
 
 Per frame, the lip and jaw landmarks are taken into *head space*: lifted from the image with the camera
-(``headpose.lift_landmarks``) and moved by the inverse of the frame's head pose, so the head's own motion
-is gone and only the mouth's articulation is left. A PCA of those points over the training frames gives a
+(``headpose.lift_landmarks``) and mapped onto the head model by the similarity (rotation, scale, shift)
+that best fits the frame's *stable* landmarks (those that move with the skull only) to the model's, so the
+head's own motion and its distance are gone and only the mouth's articulation is left. A similarity and not
+the frame's head pose: lifting puts every face at the same depth, so a pose fitted against the model (whose
+translation does carry the distance) would leave a punch-in or a lean towards the camera in the points as
+a huge fake "mouth" component (it did: 8× the spread of the next one on the dev clip, which cuts between
+two framings). A PCA of those points over the training frames gives a
 few components (the jaw's drop, the lips' spread and pucker, the upper lip's lift …); a frame's code is its
 coordinates along them, divided by each component's standard deviation, so every component of a code is
 in "standard deviations of this speaker's own motion" (unit variance over the training frames).
@@ -40,16 +45,39 @@ def mouth_points() -> tuple[int, ...]:
     return tuple(sorted(set(landmark_set("lips")) | set(JAW_POINTS)))
 
 
+def similarity_to(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The least-squares similarity (Umeyama) taking each of N (N, S, 3) ``source`` point sets onto the one
+    (S, 3) ``target``: per set a scale (N,), a rotation (N, 3, 3) and a shift (N, 3), with
+    target ≈ scale · R @ source + shift."""
+    mu_s, mu_t = source.mean(axis=1), target.mean(axis=0)
+    a, b = source - mu_s[:, None], target - mu_t
+    cov = np.einsum("si,nsj->nij", b, a) / source.shape[1]  # (N, 3, 3) target × source
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones((len(source), 3))
+    fix[:, 2] = d
+    rotation = u @ (fix[:, :, None] * vt)
+    var = (a * a).sum(axis=(1, 2)) / source.shape[1]
+    scale = (sig * fix).sum(axis=1) / np.maximum(var, 1e-12)
+    shift = mu_t - scale[:, None] * np.einsum("nij,nj->ni", rotation, mu_s)
+    return scale, rotation, shift
+
+
 def head_space_points(
-    landmarks: np.ndarray, camera: PinholeCamera, rotations: np.ndarray, translations: np.ndarray
+    landmarks: np.ndarray, camera: PinholeCamera, model: np.ndarray, stable: np.ndarray
 ) -> np.ndarray:
-    """(N, 478, 3) tracked landmarks of N frames with their head poses (head → camera: X = R p + t) →
-    (N, P, 3) float32 ``mouth_points`` in head space (NaN where the frame has no pose or landmarks)."""
+    """(N, 478, 3) tracked landmarks of N frames → (N, P, 3) float32 ``mouth_points`` in the space of the
+    (478, 3) head ``model``, each frame aligned to it on the ``stable`` landmark indices (NaN where the
+    frame has no landmarks)."""
     index = np.array(mouth_points())
-    lifted = lift_landmarks(landmarks[:, index].astype(np.float64), camera)  # (N, P, 3) camera space
-    centred = lifted - translations[:, None, :].astype(np.float64)
-    # p = Rᵀ (X − t); rows of R are applied as (X − t) @ R
-    return np.einsum("npj,nji->npi", centred, rotations.astype(np.float64)).astype(np.float32)
+    lifted = lift_landmarks(landmarks.astype(np.float64), camera)  # (N, 478, 3) camera space
+    out = np.full((len(landmarks), len(index), 3), np.nan, np.float32)
+    ok = np.isfinite(lifted).all(axis=(1, 2))
+    if ok.any():
+        scale, rotation, shift = similarity_to(lifted[ok][:, stable], model[stable].astype(np.float64))
+        moved = scale[:, None, None] * np.einsum("nij,npj->npi", rotation, lifted[ok][:, index])
+        out[ok] = moved + shift[:, None]
+    return out
 
 
 @dataclass(frozen=True)

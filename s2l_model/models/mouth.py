@@ -17,6 +17,7 @@ code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,10 @@ from torch import nn
 from s2l_model.geometry.mouthcode import MouthBasis
 
 
+#: Channels each 20 ms step of the feature window is projected to before the convolutions.
+PROJECTED = 64
+
+
 class MouthPredictor(nn.Module):
     """(B, S, D) feature windows → (B, K) mouth codes: 1D convolutions over the window's steps, then an MLP
     on the flattened result (the window's middle matters most; global pooling would lose where a sound
@@ -35,8 +40,11 @@ class MouthPredictor(nn.Module):
     def __init__(self, feature_dim: int, window_steps: int, components: int, width: int = 128) -> None:
         super().__init__()
         self.input_dropout = nn.Dropout(0.1)
+        # a per-step projection first: the 272 feature channels are mostly one-hot-like phoneme posteriors,
+        # and projecting them once is 5× cheaper than a first convolution over all of them
+        self.project = nn.Sequential(nn.Linear(feature_dim, PROJECTED), nn.LeakyReLU(0.02))
         self.convs = nn.Sequential(
-            nn.Conv1d(feature_dim, width, 3, padding=1),
+            nn.Conv1d(PROJECTED, width, 3, padding=1),
             nn.LeakyReLU(0.02),
             nn.Conv1d(width, width, 3, stride=2, padding=1),
             nn.LeakyReLU(0.02),
@@ -53,8 +61,8 @@ class MouthPredictor(nn.Module):
         )
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        h = self.convs(self.input_dropout(windows.float()).transpose(1, 2))
-        return self.head(h)
+        h = self.project(self.input_dropout(windows.float()))
+        return self.head(self.convs(h.transpose(1, 2)))
 
 
 def _halved(n: int) -> int:
@@ -95,7 +103,11 @@ class MouthStage(nn.Module):
 
     def predict(self, windows: torch.Tensor) -> torch.Tensor:
         """(B, S, D) feature windows → (B, K) calibrated codes."""
-        return self.gain * self.predictor(windows) + self.bias
+        return self.calibrate(self.predictor(windows))
+
+    def calibrate(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, K) raw predictions → calibrated codes (``fit_calibration``)."""
+        return self.gain * raw + self.bias
 
     def drive(self, codes: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
         """Codes as the renderer receives them: ``amplitude`` × the speech weight (B,) in [0, 1] of the way
@@ -106,26 +118,36 @@ class MouthStage(nn.Module):
 
 @dataclass(frozen=True)
 class CodeCalibration:
-    """Per-component affine map of raw predictions onto the truth's spread, and what it was fitted on."""
+    """The amplitude map of raw predictions: code = rest + gain · (raw − rest), one gain for the whole code
+    (as ``MouthStage.gain``/``bias`` store it), and what it was fitted on."""
 
-    gain: np.ndarray  # (K,)
-    bias: np.ndarray  # (K,)
+    gain: np.ndarray  # (K,) the same gain in every component
+    bias: np.ndarray  # (K,) rest · (1 − gain), so that the resting code stays where it is
     frames: int
 
 
-#: Calibration gains are kept in this range: a component the network barely predicts (a gain beyond it)
-#: would only be noise made louder.
+#: The calibration gain is kept in this range: beyond it the network predicts too little of the motion for
+#: a louder copy of it to be worth having.
 GAIN_RANGE = (0.5, 3.0)
 
 
-def fit_calibration(predicted: np.ndarray, truth: np.ndarray) -> CodeCalibration:
-    """(M, K) raw predictions and true codes of frames the network did not train on → the affine map that
-    gives each component the truth's mean and standard deviation."""
-    p_mean, t_mean = predicted.mean(axis=0), truth.mean(axis=0)
-    p_std, t_std = predicted.std(axis=0), truth.std(axis=0)
-    gain = np.clip(t_std / np.maximum(p_std, 1e-6), *GAIN_RANGE)
+def fit_calibration(
+    predicted: np.ndarray, truth: np.ndarray, rest: np.ndarray, opening: Callable[[np.ndarray], np.ndarray]
+) -> CodeCalibration:
+    """(M, K) raw predictions and true codes of frames the network did not train on, the (K,) resting code
+    and the opening of (M, K) codes (``geometry.mouthcode.code_opening`` with the speaker's basis) → the
+    one gain about the resting code that gives the predicted mouth opening the truth's standard deviation.
+
+    One gain, not one per component: matching every component's spread would blow up the components the
+    speech barely predicts into noise (on the dev clip that doubled the codes' error); the amplitude a
+    viewer sees is how far the mouth opens, so that is what is matched."""
+    target = float(opening(truth).std())
+    gains = np.linspace(*GAIN_RANGE, 101)
+    spread = np.array([opening(rest + g * (predicted - rest)).std() for g in gains])
+    gain = float(gains[np.argmin(np.abs(spread - target))])
+    k = predicted.shape[1]
     return CodeCalibration(
-        gain.astype(np.float32), (t_mean - gain * p_mean).astype(np.float32), len(predicted)
+        np.full(k, gain, np.float32), (rest * (1 - gain)).astype(np.float32), len(predicted)
     )
 
 

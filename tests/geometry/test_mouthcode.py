@@ -40,18 +40,27 @@ def _project(points: np.ndarray) -> np.ndarray:
     )
 
 
-def test_head_space_points_undo_the_head_pose() -> None:
+def test_head_space_points_undo_pose_and_distance_and_keep_the_articulation() -> None:
     rng = np.random.default_rng(0)
     head = rng.normal(scale=40.0, size=(N_LANDMARKS, 3))  # a head model's points
-    poses = [(np.eye(3), np.array([0.0, 0.0, 800.0])), (_rotation(0.3, -0.2), np.array([25.0, -10.0, 900.0]))]
-    landmarks = np.stack([_project(head @ r.T + t) for r, t in poses])
+    stable = np.arange(300)  # (any points outside the mouth set will do for the test)
+    stable = np.setdiff1d(stable, mouth_points())
+    lower = mouth_points().index(LOWER_LIP_INNER_MID)
+    spoken = head.copy()
+    spoken[LOWER_LIP_INNER_MID, 1] += 5.0  # the lower lip drops 5 model units in the second frame
+    # frame 0: at rest, facing the camera; frame 1: turned, rolled, nearer and bigger, speaking
+    frames = [(head, 1.0, np.eye(3), np.array([0.0, 0.0, 800.0])),
+              (spoken, 1.3, _rotation(0.3, -0.2), np.array([25.0, -10.0, 650.0]))]  # fmt: skip
+    landmarks = np.stack([_project(s * pts @ r.T + t) for pts, s, r, t in frames])
     assert np.allclose(lift_landmarks(landmarks, CAMERA)[0], head + np.array([0, 0, 800.0]), atol=1e-6)
-    rotations = np.stack([r for r, _ in poses]).astype(np.float32)
-    translations = np.stack([t for _, t in poses]).astype(np.float32)
-    points = head_space_points(landmarks, CAMERA, rotations, translations)
+    points = head_space_points(landmarks, CAMERA, head.astype(np.float32), stable)
     expected = head[list(mouth_points())]
     assert points.shape == (2, len(mouth_points()), 3)
-    assert np.abs(points - expected).max() < 1e-3  # both frames give the head's own points back
+    assert np.abs(points[0] - expected).max() < 1e-3  # pose and distance gone
+    moved = points[1] - expected
+    assert abs(moved[lower, 1] - 5.0) < 1e-3  # the articulation stays, in model units
+    moved[lower] = 0
+    assert np.abs(moved).max() < 1e-3
 
 
 def _mouth_frames(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -30,19 +30,25 @@ def test_drive_gives_the_resting_code_for_amplitude_zero_and_silence() -> None:
     assert torch.allclose(half - stage.rest, 0.5 * (codes - stage.rest))  # a ramp weight: part way
 
 
-def test_calibration_restores_a_damped_spread() -> None:
+def test_calibration_restores_a_damped_opening_about_the_resting_code() -> None:
     rng = np.random.default_rng(0)
-    truth = rng.normal(size=(500, 3)).astype(np.float32) * [1.0, 0.8, 1.2] + [0.2, 0.0, -0.1]
-    raw = 0.4 * truth + 0.05  # a prediction with 40 % of the amplitude, shifted
-    cal = fit_calibration(raw, truth)
-    assert np.allclose(cal.gain, 2.5, atol=1e-3)
-    assert np.allclose(cal.gain * raw + cal.bias, truth, atol=1e-4)
+    rest = np.array([-1.0, 0.0, 0.5], np.float32)
+    truth = rng.normal(size=(500, 3)).astype(np.float32)
+    raw = rest + 0.4 * (truth - rest)  # a prediction with 40 % of the amplitude about rest
+
+    def opening(codes: np.ndarray) -> np.ndarray:  # a linear "opening" of the first two components
+        return codes[:, 0] + 0.5 * codes[:, 1]
+
+    cal = fit_calibration(raw, truth, rest, opening)
+    assert np.allclose(cal.gain, 2.5, atol=0.02)  # one gain for the whole code
+    assert np.allclose(cal.gain * rest + cal.bias, rest)  # the resting code stays put
+    assert np.allclose(cal.gain * raw + cal.bias, truth, atol=0.05)
     stage = _stage()
     stage.set_calibration(cal.gain, cal.bias)
-    assert torch.allclose(stage.gain, torch.from_numpy(cal.gain))
-    # a component the network does not predict at all is not blown up past the gain's range
-    flat = fit_calibration(np.c_[raw[:, :2], 1e-4 * raw[:, 2]], truth)
-    assert flat.gain[2] == 3.0
+    assert torch.allclose(stage.calibrate(torch.from_numpy(raw[:1])), torch.from_numpy(truth[:1]), atol=0.05)
+    # a prediction without any motion is not blown up past the gain's range
+    flat = fit_calibration(np.tile(rest, (500, 1)) + 1e-4 * raw, truth, rest, opening)
+    assert flat.gain[0] == 3.0
 
 
 def test_the_losses_punish_a_damped_prediction_beyond_its_mse() -> None:
