@@ -55,9 +55,7 @@ def similarity_fit(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]])
 
 
-def feathered_hull_mask(
-    points: np.ndarray, size: tuple[int, int], grow: float, feather: float
-) -> np.ndarray:
+def feathered_hull_mask(points: np.ndarray, size: tuple[int, int], grow: float, feather: float) -> np.ndarray:
     """(H, W) float32 mask for ``size`` = (width, height): 1 inside the convex hull of the (P, 2)
     ``points`` grown by ``grow`` px, then a Gaussian fall-off exp(-d² / 2 feather²) with the distance d
     beyond the grown hull, cut to 0 at ``FEATHER_CUT_SIGMAS`` feathers (a step of 3e-4: invisible)."""

@@ -113,9 +113,7 @@ def square_mouth_regions(reference: np.ndarray, frame_width: int, frame_height: 
     """The square variant (module doc): centred like ``mouth_regions``, ``SQUARE_SIDE_PER_MOUTH`` median
     mouth widths a side."""
     side = SQUARE_SIDE_PER_MOUTH
-    return mouth_regions(
-        reference, frame_width, frame_height, width_per_mouth=side, height_per_mouth=side
-    )
+    return mouth_regions(reference, frame_width, frame_height, width_per_mouth=side, height_per_mouth=side)
 
 
 def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
