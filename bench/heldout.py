@@ -15,11 +15,12 @@ held-out speech, and is measured by the same ``evaluate`` code:
 FROZEN and RETRIEVAL are a competitor's direct paste at source resolution (``evaluate/baselines.py``): the
 source video frame is aligned to the target by a similarity transform fitted by least squares to the lip
 corners and nose points of both frames' tracked landmarks, warped at full resolution and pasted through a
-feathered convex hull of the target's lips, nose base and jaw. The landmarks are the build's filtered
-tracks: ``WORKDIR/prep/landmarks.npy`` when ``--workdir`` is given (float32), else the copy the profile
-keeps (float16: 0.25 px steps at 512 px, 1 px at 1920). ``--composed-baselines`` adds the old FROZEN-C2O
-and RETRIEVAL-C2O, which render the chosen training mouth through s2l's own composition (C2O paste with the
-soft lip mask, no Blend-Net); they need ``--workdir`` (the training set's lips).
+feathered convex hull of the target's lips (``--mask lower-face``: lips, nose base and jaw). The landmarks
+are the build's filtered tracks: ``WORKDIR/prep/landmarks.npy`` when ``--workdir`` is given (float32),
+else the copy the profile keeps (float16: 0.25 px steps at 512 px, 1 px at 1920). ``--composed-baselines``
+adds the old FROZEN-C2O and RETRIEVAL-C2O, which render the chosen training mouth through s2l's own
+composition (C2O paste with the soft lip mask, no Blend-Net); they need ``--workdir`` (the training set's
+lips).
 
 Figures: mouth-region PSNR and SSIM (the default 1.6 x 1.1 mouth-width box and the square 1.6 box), LMD,
 the sync scores (profile-free envelope r and phones d', and the profile's sync expert), whole-frame PSNR,
@@ -46,7 +47,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from s2l_model.evaluate.baselines import paste_mouth  # noqa: E402
+from s2l_model.evaluate.baselines import MOUTH_MASK, PASTE_MASKS, PasteMask, paste_mouth  # noqa: E402
 from s2l_model.evaluate.compare import EvaluateConfig  # noqa: E402
 from s2l_model.evaluate.heldout import add_expert_scores, evaluate_heldout, evaluation_metrics  # noqa: E402
 from s2l_model.evaluate.report import format_value  # noqa: E402
@@ -65,8 +66,15 @@ Choose = Callable[[list[int], Speech], list[int]]
 class DirectPasteRenderer:
     """FROZEN / RETRIEVAL as a direct paste of the chosen source frame (``evaluate/baselines.py``)."""
 
-    def __init__(self, video: Path, fps: Fraction, landmarks: np.ndarray, choose: Choose) -> None:
-        self.video, self.fps, self.landmarks, self.choose = video, fps, landmarks, choose
+    def __init__(
+        self,
+        video: Path,
+        fps: Fraction,
+        landmarks: np.ndarray,
+        choose: Choose,
+        mask: PasteMask = MOUTH_MASK,
+    ) -> None:
+        self.video, self.fps, self.landmarks, self.choose, self.mask = video, fps, landmarks, choose, mask
         self.info = probe_video(video)
         self.found = found_mask(landmarks)
         self.fit_errors: list[float] = []
@@ -91,7 +99,7 @@ class DirectPasteRenderer:
             if not (self.found[f] and self.found[s]):
                 yield target, np.zeros(target.shape[:2], bool)
                 continue
-            paste = paste_mouth(target, self.landmarks[f], self._frame(s), self.landmarks[s])
+            paste = paste_mouth(target, self.landmarks[f], self._frame(s), self.landmarks[s], self.mask)
             self.fit_errors.append(paste.fit_error_px)
             yield paste.frame, paste.region
 
@@ -233,6 +241,12 @@ def main() -> None:
         action="store_true",
         help="also the old FROZEN-C2O / RETRIEVAL-C2O through s2l's composition (needs --workdir)",
     )
+    parser.add_argument(
+        "--mask",
+        choices=sorted(PASTE_MASKS),
+        default=MOUTH_MASK.name,
+        help="the baselines' pasted hull: the lips (default) or lips + nose base + jaw",
+    )
     parser.add_argument("--only", nargs="*", default=None, help="run only these methods")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -251,10 +265,12 @@ def main() -> None:
         video = args.video or profile.extract_footage(Path(tmp))
         windows = speech_windows(load_speech(video), fps, profile.n_frames)
         canonical = profile.manifest.canonical_frame
+        mask = PASTE_MASKS[args.mask]
+        nearest = retrieval_choice(windows, train, fps)
         renderers: dict[str, object] = {
             "s2l": ProfileRenderer(profile, video),
-            "FROZEN": DirectPasteRenderer(video, fps, landmarks, frozen_choice(canonical)),
-            "RETRIEVAL": DirectPasteRenderer(video, fps, landmarks, retrieval_choice(windows, train, fps)),
+            "FROZEN": DirectPasteRenderer(video, fps, landmarks, frozen_choice(canonical), mask),
+            "RETRIEVAL": DirectPasteRenderer(video, fps, landmarks, nearest, mask),
         }
         if args.composed_baselines:
             renderers.update(composed_baselines(profile, args.workdir, video))
@@ -288,7 +304,10 @@ def main() -> None:
         ("seam/median", "seam ratio median"), ("seam/max", "seam ratio max"),
         ("seam/within", "seam within 10 % (share)"),
     ]  # fmt: skip
-    print(f"landmarks: {landmarks_from}; held-out frames {heldout.start}-{heldout.stop - 1}")
+    print(
+        f"landmarks: {landmarks_from}; baselines' mask: {args.mask}; "
+        f"held-out frames {heldout.start}-{heldout.stop - 1}"
+    )
     print("| method | " + " | ".join(label for _, label in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for name, m in results.items():
@@ -307,6 +326,7 @@ def main() -> None:
         payload = {
             "profile": str(args.profile),
             "landmarks": landmarks_from,
+            "mask": args.mask,
             "machine": platform.platform(),
             "results": results,
         }

@@ -10,8 +10,9 @@ import pytest
 from s2l_model.evaluate.baselines import (
     FEATHER_CUT_SIGMAS,
     FIT_POINTS,
+    LOWER_FACE_MASK,
+    MOUTH_MASK,
     feathered_hull_mask,
-    lower_face_points,
     paste_mouth,
     similarity_fit,
 )
@@ -88,11 +89,15 @@ def test_the_paste_writes_the_aligned_source_inside_its_region_only() -> None:
     known = _similarity(0.0, 1.0, (6.0, -4.0))  # the target's face is the source's, shifted
     dst_lm = src_lm.copy()
     dst_lm[:, :2] = src_lm[:, :2] @ known[:, :2].T + known[:, 2]
-    paste = paste_mouth(target, dst_lm, source, src_lm)
-    assert paste.fit_error_px < 1e-6
-    assert (paste.frame[~paste.region] == 50).all()  # outside the region: the target's own pixels
-    # deep inside the hull the source is copied, moved by the transform
-    cx, cy = dst_lm[list(lower_face_points()), :2].mean(axis=0).round().astype(int)
-    assert np.array_equal(paste.frame[cy, cx], source[cy + 4, cx - 6])
-    assert paste.region.sum() < h * w / 2 and paste.region[cy, cx]
+    regions = []
+    for mask in (MOUTH_MASK, LOWER_FACE_MASK):
+        paste = paste_mouth(target, dst_lm, source, src_lm, mask)
+        assert paste.fit_error_px < 1e-6
+        assert (paste.frame[~paste.region] == 50).all()  # outside the region: the target's own pixels
+        # deep inside the hull the source is copied, moved by the transform
+        cx, cy = dst_lm[list(mask.indices()), :2].mean(axis=0).round().astype(int)
+        assert np.array_equal(paste.frame[cy, cx], source[cy + 4, cx - 6])
+        assert paste.region.sum() < h * w / 2 and paste.region[cy, cx]
+        regions.append(paste.region)
+    assert (regions[0] <= regions[1]).all() and regions[0].sum() < regions[1].sum()  # lips < lower face
     assert len(FIT_POINTS) == 8
