@@ -136,24 +136,41 @@ def test_the_rings_catch_an_edge_drawn_inside_a_feathered_region() -> None:
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_a_dub_of_the_trained_sample_speaker_draws_no_seam(trained_sample_profile, sample_speaker, tmp_path):
-    """Issue 16's "no seam" on the sample speaker: ``bench/seam.py`` dubs the trained sample profile with
-    another utterance of the sample voice and measures every frame against the footage frame behind it,
-    in the region the renderer wrote. Measured at 02:00 UTC 2026-12-02: ratio 0.906-0.936 over 200 frames
-    (the composition is a little smoother than the footage just inside the region's border)."""
-    out = tmp_path / "seam"
-    report = tmp_path / "seam.json"
+@pytest.fixture(scope="module")
+def sample_dub_seams(trained_sample_profile, sample_speaker, tmp_path_factory) -> dict:
+    """``bench/seam.py`` on the trained sample profile dubbed with another utterance of the sample voice:
+    every frame measured against the footage frame behind it, in the region the renderer wrote."""
+    folder = tmp_path_factory.mktemp("seam")
+    report = folder / "seam.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "seam.py"), str(trained_sample_profile),
-         str(sample_speaker.speech), "--out", str(out), "--json", str(report), "--sheet", "2"],
+         str(sample_speaker.speech), "--out", str(folder), "--json", str(report), "--sheet", "2"],
         capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     (result,) = json.loads(report.read_text())
+    return result
+
+
+@pytest.mark.slow
+def test_a_dub_of_the_trained_sample_speaker_draws_no_seam(sample_dub_seams: dict) -> None:
+    """Issue 16's "no seam" on the sample speaker. Measured 2026-12-02: ratio 0.906-0.936 over all 200
+    frames (the composition is a little smoother than the footage just inside the region's border)."""
+    result = sample_dub_seams
     assert result["identical_frames"] == result["frames"]  # the measured frames are the dub's own
     ratios = [r for r in result["per_frame_ratio"] if r is not None]
     assert len(ratios) == result["frames"] - result["cross_fade_frames_left_out"]
     assert result["seam"]["within"] == 1.0, (min(ratios), max(ratios))
     assert all(abs(r - 1) <= 0.1 for r in ratios)
     assert Path(result["contact_sheet"]).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 2026-12-02: the jaw part of the rings reads 0.83-0.89 on every frame of this dub "
+    "(the composed chin is smoother than the footage's); the model is being rebuilt (issue 16)",
+)
+def test_the_same_dub_keeps_the_jaw_within_ten_percent(sample_dub_seams: dict) -> None:
+    jaw = sample_dub_seams["seam_jaw"]
+    assert jaw["within"] == 1.0, jaw
