@@ -24,7 +24,13 @@ from s2l_model.media import Speech, iter_frames, load_speech, probe_video
 from s2l_model.media.probe import MediaInfo, check_input_file
 from s2l_model.metrics.cpbd import cpbd
 from s2l_model.metrics.image import psnr, ssim
-from s2l_model.metrics.landmarks import MouthRegions, found_mask, lmd, mouth_regions
+from s2l_model.metrics.landmarks import (
+    MouthRegions,
+    found_mask,
+    lmd,
+    mouth_regions,
+    square_mouth_regions,
+)
 from s2l_model.metrics.phones import lip_targets, recognise_phones
 from s2l_model.metrics.stlpips import Backbone, stlpips_distance
 from s2l_model.metrics.sync import SyncScore, envelope_sync, phone_sync, speech_envelope
@@ -77,6 +83,8 @@ class Evaluation:
     worst: list[WorstFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     lpips_backbone: str = "alex"
+    #: the square mouth box's definition (``psnr_mouth_square``/``ssim_mouth_square``; reference mode only)
+    region_square: str | None = None
 
     @property
     def n_frames(self) -> int:
@@ -198,10 +206,11 @@ def evaluate_videos(
             raise InputError(f"no face found in {prediction.name}")
         notes.append("no face found in the prediction: LMD and its sync are undefined")
     regions = mouth_regions(ref_lm if ref_lm is not None else pred_lm, pv.width, pv.height)
+    square = square_mouth_regions(ref_lm, pv.width, pv.height) if ref_lm is not None else None
 
     landmarks = {"prediction": pred_lm} if ref_lm is None else {"prediction": pred_lm, "truth": ref_lm}
     measured = _frame_pass(
-        prediction, pred_info, reference, ref_info, n, regions, landmarks, config, progress
+        prediction, pred_info, reference, ref_info, n, regions, landmarks, config, progress, square
     )
     columns = {"frame": np.arange(n, dtype=np.float64), "time_s": np.arange(n) / fps, **measured.columns}
     columns["opening"] = mouth_opening(pred_lm).astype(np.float64)
@@ -228,6 +237,7 @@ def evaluate_videos(
         worst=measured.worst,
         notes=notes,
         lpips_backbone=config.lpips_backbone,
+        region_square=None if square is None else square.describe(),
     )
     if spoken is None:
         notes.append("sync not measured: no speech (the videos have no audio track; pass --speech)")
@@ -319,12 +329,16 @@ class _Sharpness:
 
 class _FullReference:
     """PSNR, SSIM and ST-LPIPS of the mouth region and the frame against the truth (whole-frame ST-LPIPS on
-    ``lpips_frames`` only: it is the costly one on a CPU)."""
+    ``lpips_frames`` only: it is the costly one on a CPU), and PSNR and SSIM of the square mouth box."""
 
-    def __init__(self, n: int, regions: MouthRegions, config: EvaluateConfig) -> None:
-        self.regions, self.config = regions, config
+    def __init__(
+        self, n: int, regions: MouthRegions, config: EvaluateConfig, square: MouthRegions | None = None
+    ) -> None:
+        self.regions, self.config, self.square = regions, config, square
         self.device = torch.device(config.device)
         names = ("psnr_mouth", "psnr_frame", "ssim_mouth", "ssim_frame", "stlpips_mouth", "stlpips_frame")
+        if square is not None:
+            names += ("psnr_mouth_square", "ssim_mouth_square")
         self.columns = {name: np.full(n, np.nan) for name in names}
         samples = config.frame_lpips_samples
         if samples is None:
@@ -342,6 +356,12 @@ class _FullReference:
         cols["psnr_frame"][idx] = psnr(full_p, full_r)
         cols["ssim_mouth"][idx] = ssim(mouths_p, mouths_r)
         cols["ssim_frame"][idx] = ssim(full_p, full_r)
+        if self.square is not None:
+            sq = self.square
+            squares_p = np.stack([sq.crop(f, i) for f, i in zip(batch.prediction, idx, strict=True)])
+            squares_r = np.stack([sq.crop(f, i) for f, i in zip(batch.truth, idx, strict=True)])
+            cols["psnr_mouth_square"][idx] = psnr(squares_p, squares_r)
+            cols["ssim_mouth_square"][idx] = ssim(squares_p, squares_r)
         tp, tr = torch.from_numpy(mouths_p).to(self.device), torch.from_numpy(mouths_r).to(self.device)
         cols["stlpips_mouth"][idx] = stlpips_distance(tp, tr, backbone=backbone).cpu().numpy()
         chosen = [k for k, i in enumerate(idx) if int(i) in self.lpips_frames]
@@ -422,11 +442,13 @@ def _frame_pass(
     landmarks: dict[str, np.ndarray],
     config: EvaluateConfig,
     progress: Callable[[str], CountFn | None],
+    square: MouthRegions | None = None,
 ) -> _FramePass:
-    """Every per-frame image figure in one decode of each video: each batch goes through running tallies."""
+    """Every per-frame image figure in one decode of each video: each batch goes through running tallies.
+    ``square``: the square mouth box of the reference, also measured (PSNR, SSIM) when given."""
     has_ref = reference is not None
     sharpness = _Sharpness(n, regions, with_truth=has_ref)
-    full_reference = _FullReference(n, regions, config) if has_ref else None
+    full_reference = _FullReference(n, regions, config, square) if has_ref else None
     worst = _WorstFrames(config.worst_frames, regions)
     faces = _FaceCrops(landmarks, wanted=config.syncnet is not None)
     update = progress("comparing frames" if has_ref else "measuring frames")

@@ -68,6 +68,14 @@ def summary_rows(evaluation: Evaluation) -> list[Row]:
             Row("PSNR", "whole frame, dB", e.mean("psnr_frame"), nan, "higher"),
             Row("SSIM", "mouth region", e.mean("ssim_mouth"), nan, "higher"),
             Row("SSIM", "whole frame", e.mean("ssim_frame"), nan, "higher"),
+        ]
+        if "psnr_mouth_square" in e.columns:
+            square = "square mouth box (1.6 mouth widths a side)"
+            rows += [
+                Row("PSNR", f"{square}, dB", e.mean("psnr_mouth_square"), nan, "higher"),
+                Row("SSIM", square, e.mean("ssim_mouth_square"), nan, "higher"),
+            ]
+        rows += [
             Row("LPIPS", f"{lpips}, mouth region", e.mean("stlpips_mouth"), nan, "lower"),
             Row(
                 "LPIPS",
@@ -136,6 +144,7 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
         "frames": e.n_frames,
         "size": [e.width, e.height],
         "mouth_region": e.region,
+        "mouth_region_square": e.region_square,
         "summary": [r.to_dict() for r in summary_rows(e)],
         "sync": {key: score.to_dict() for key, score in e.sync.items()},
         "lse": {
@@ -283,6 +292,7 @@ def _html(evaluation: Evaluation, plots: list[tuple[str, str]], worst: list[tupl
         f'<figure><img src="{p}" alt="{esc(c)}"><figcaption>{esc(c)}</figcaption></figure>' for p, c in worst
     )
     truth = esc(str(e.reference)) if e.reference else "none (no-reference metrics only)"
+    square = f"<br>Square mouth box: {esc(e.region_square)}" if e.region_square else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>s2l evaluation: {esc(e.prediction.name)}</title>
 <style>
@@ -294,7 +304,7 @@ img {{ max-width: 100%; }} figure {{ margin: 1em 0; }} figcaption {{ color: #555
 <h1>s2l evaluation</h1>
 <p>Prediction: <code>{esc(str(e.prediction))}</code><br>Truth: <code>{truth}</code><br>
 Speech for sync: {esc(e.speech)}<br>{e.n_frames} frames at {e.fps:g} fps, {e.width}x{e.height}<br>
-Mouth region: {esc(e.region)}</p>
+Mouth region: {esc(e.region)}{square}</p>
 <h2>Summary</h2>
 <table><tr><th>metric</th><th>variant</th><th>prediction</th><th>truth</th><th>better</th></tr>{rows}</table>
 <p>Means over the frames where a figure is defined. PSNR of identical frames is capped at 100 dB.

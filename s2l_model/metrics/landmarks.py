@@ -10,6 +10,11 @@ distance between the outer lip corners over the reference video. The size is fix
 every frame's crop has the same shape; the centre follows the reference frame by frame. Frames without a
 reference face take the box of the nearest frame that has one. 1.6 x 1.1 widths covers the lips with the
 philtrum and the upper chin around them, the area a lip model redraws.
+
+**Square mouth region** (the named variant ``mouth_square``): the same centre and the same median mouth
+width, but a square 1.6 mouth widths a side. It is the box an independent measurement of issue 16 used, so
+s2l's figures can be set beside published or third-party ones; it takes in more chin and nose base, where a
+composition's errors show.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from s2l_model.geometry.topology import EYE_CORNERS, MOUTH_LEFT, MOUTH_RIGHT, la
 
 REGION_WIDTH_PER_MOUTH = 1.6
 REGION_HEIGHT_PER_MOUTH = 1.1
+SQUARE_SIDE_PER_MOUTH = 1.6
 _OUTER_EYE_CORNERS = (EYE_CORNERS[0], EYE_CORNERS[3])
 
 
@@ -42,6 +48,8 @@ class MouthRegions:
     y0: np.ndarray
     width: int
     height: int
+    width_per_mouth: float = REGION_WIDTH_PER_MOUTH  # the factors the size came from, for ``describe``
+    height_per_mouth: float = REGION_HEIGHT_PER_MOUTH
 
     def crop(self, frame: np.ndarray, index: int) -> np.ndarray:
         x, y = int(self.x0[index]), int(self.y0[index])
@@ -57,10 +65,11 @@ class MouthRegions:
         return frame[y0 : y0 + height, x0 : x0 + width]
 
     def describe(self) -> str:
-        return (
-            f"{self.width}x{self.height} px box centred on the reference lips "
-            f"({REGION_WIDTH_PER_MOUTH} x {REGION_HEIGHT_PER_MOUTH} mouth widths)"
-        )
+        if self.width_per_mouth == self.height_per_mouth:
+            shape = f"square, {self.width_per_mouth:g} mouth widths a side"
+        else:
+            shape = f"{self.width_per_mouth:g} x {self.height_per_mouth:g} mouth widths"
+        return f"{self.width}x{self.height} px box centred on the reference lips ({shape})"
 
 
 def _nearest_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -74,22 +83,37 @@ def _nearest_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return values[nearest]
 
 
-def mouth_regions(reference: np.ndarray, frame_width: int, frame_height: int) -> MouthRegions:
-    """The mouth region of every frame from the reference landmarks (N, 478, >=2); see the module doc."""
+def mouth_regions(
+    reference: np.ndarray,
+    frame_width: int,
+    frame_height: int,
+    *,
+    width_per_mouth: float = REGION_WIDTH_PER_MOUTH,
+    height_per_mouth: float = REGION_HEIGHT_PER_MOUTH,
+) -> MouthRegions:
+    """The mouth region of every frame from the reference landmarks (N, 478, >=2); see the module doc.
+    The box is ``width_per_mouth`` x ``height_per_mouth`` median mouth widths (default: the 1.6 x 1.1 box)."""
     valid = found_mask(reference)
     if not valid.any():
         raise ValueError("no reference frame has a face: the mouth region is undefined")
     corners = reference[valid][:, [MOUTH_LEFT, MOUTH_RIGHT], :2]
     mouth_width = float(np.median(np.linalg.norm(corners[:, 1] - corners[:, 0], axis=-1)))
     # even sizes so a 2x2 chroma subsampling boundary never splits the box; at least SSIM's 11 px window
-    width = min(frame_width, max(12, 2 * round(REGION_WIDTH_PER_MOUTH * mouth_width / 2)))
-    height = min(frame_height, max(12, 2 * round(REGION_HEIGHT_PER_MOUTH * mouth_width / 2)))
+    width = min(frame_width, max(12, 2 * round(width_per_mouth * mouth_width / 2)))
+    height = min(frame_height, max(12, 2 * round(height_per_mouth * mouth_width / 2)))
     centres = np.zeros((len(reference), 2))
     centres[valid] = reference[valid][:, lip_points(), :2].mean(axis=1)
     centres = _nearest_valid(centres, valid)
     x0 = np.clip(np.round(centres[:, 0] - width / 2), 0, frame_width - width).astype(int)
     y0 = np.clip(np.round(centres[:, 1] - height / 2), 0, frame_height - height).astype(int)
-    return MouthRegions(x0=x0, y0=y0, width=width, height=height)
+    return MouthRegions(x0, y0, width, height, width_per_mouth, height_per_mouth)
+
+
+def square_mouth_regions(reference: np.ndarray, frame_width: int, frame_height: int) -> MouthRegions:
+    """The square variant (module doc): centred like ``mouth_regions``, ``SQUARE_SIDE_PER_MOUTH`` median
+    mouth widths a side."""
+    side = SQUARE_SIDE_PER_MOUTH
+    return mouth_regions(reference, frame_width, frame_height, width_per_mouth=side, height_per_mouth=side)
 
 
 def inter_ocular(landmarks: np.ndarray) -> np.ndarray:
