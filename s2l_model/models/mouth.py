@@ -27,7 +27,6 @@ from torch import nn
 
 from s2l_model.geometry.mouthcode import MouthBasis
 
-
 #: Channels each 20 ms step of the feature window is projected to before the convolutions.
 PROJECTED = 64
 
