@@ -7,6 +7,8 @@ Every method renders the profile's held-out frames (the last 10 % of its video, 
 held-out speech, and is measured by the same ``evaluate`` code:
 
 - s2l: the profile (lip field + Blend-Net), through ``ProfileRenderer`` (what ``s2l dub`` composes);
+- s2l true codes (mouth-driven profiles): the renderer alone, each frame rendered from its own tracked mouth
+  code instead of the one its speech predicts;
 - FROZEN: the canonical frame (the neutral, mouth-closed training frame the build chose) on every test
   frame;
 - RETRIEVAL: for each test frame, the training frame whose speech window (16 log-mel frames, standardised
@@ -269,6 +271,12 @@ def main() -> None:
         nearest = retrieval_choice(windows, train, fps)
         renderers: dict[str, object] = {
             "s2l": ProfileRenderer(profile, video),
+            # the renderer alone: each held-out frame from its own tracked mouth code (mouth-driven profiles)
+            **(
+                {"s2l true codes": ProfileRenderer(profile, video, true_codes=True)}
+                if "mouth_codes" in profile.arrays
+                else {}
+            ),
             "FROZEN": DirectPasteRenderer(video, fps, landmarks, frozen_choice(canonical), mask),
             "RETRIEVAL": DirectPasteRenderer(video, fps, landmarks, nearest, mask),
         }
@@ -284,7 +292,7 @@ def main() -> None:
             evaluation = evaluate_heldout(video, heldout, wrapped, work, config=config)
             add_expert_scores(evaluation, profile, heldout)
             metrics = evaluation_metrics(evaluation)
-            for column in ("psnr_mouth_square", "ssim_mouth_square"):
+            for column in ("psnr_mouth_square", "ssim_mouth_square", "cpbd_mouth_truth"):
                 metrics[column] = round(evaluation.mean(column), 5)
             metrics["psnr_outside_blend"] = wrapped.psnr()
             metrics.update(wrapped.seam_metrics())

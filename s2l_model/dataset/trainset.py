@@ -213,7 +213,8 @@ def build_training_set(
     np.save(files.speech, mel)
     np.save(files.sync_speech, sync_mel)
     if mouth_components and features is not None:
-        points = mouth_points_of(prepared.landmarks, n, camera, tracks.rotations, tracks.translations)
+        head = tracks.model
+        points = mouth_points_of(prepared.landmarks, n, camera, head.points, head.stable)
         points[~usable] = np.nan
         build_mouth_set(
             files,

@@ -101,8 +101,10 @@ def evaluation_metrics(evaluation: Evaluation) -> dict[str, Any]:
     out: dict[str, Any] = {"frames": e.n_frames}
     for column in (
         "psnr_mouth",
+        "psnr_mouth_square",
         "psnr_frame",
         "ssim_mouth",
+        "ssim_mouth_square",
         "ssim_frame",
         "stlpips_mouth",
         "cpbd_mouth",

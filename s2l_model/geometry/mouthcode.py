@@ -70,6 +70,7 @@ def head_space_points(
     (478, 3) head ``model``, each frame aligned to it on the ``stable`` landmark indices (NaN where the
     frame has no landmarks)."""
     index = np.array(mouth_points())
+    stable = np.asarray(stable, dtype=np.int64)
     lifted = lift_landmarks(landmarks.astype(np.float64), camera)  # (N, 478, 3) camera space
     out = np.full((len(landmarks), len(index), 3), np.nan, np.float32)
     ok = np.isfinite(lifted).all(axis=(1, 2))
