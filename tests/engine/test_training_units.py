@@ -87,7 +87,9 @@ def test_continuous_sampling_weights_interpolate_bilinearly() -> None:
 
 def test_lip_field_renders_any_resolution() -> None:
     field = LipField(
-        LipFieldConfig(mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False, expert_speech=False),
+        LipFieldConfig(
+            mlp_depth=3, mlp_width=32, audio_dim=16, base_image=False, expert_speech=False, drive="speech"
+        ),
         aspect=1.5,
     )
     cond = field.condition(torch.randn(2, 16, 80), torch.tensor([0.0, 1.0]))
@@ -101,7 +103,7 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
     the base's own size, even though the MLP trains at a lower resolution."""
     base = torch.rand(3, 16, 24)
     field = LipField(
-        LipFieldConfig(mlp_depth=2, mlp_width=16, audio_dim=8, expert_speech=False),
+        LipFieldConfig(mlp_depth=2, mlp_width=16, audio_dim=8, expert_speech=False, drive="speech"),
         aspect=1.5,
         base=base,
         train_size=(12, 8),
@@ -115,7 +117,13 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
 
 def test_grid_encoding_variant_runs() -> None:
     config = LipFieldConfig(
-        encoding="grid", mlp_depth=2, mlp_width=16, audio_dim=8, base_image=False, expert_speech=False
+        encoding="grid",
+        mlp_depth=2,
+        mlp_width=16,
+        audio_dim=8,
+        base_image=False,
+        expert_speech=False,
+        drive="speech",
     )
     field = LipField(config, aspect=1.5)
     cond = field.condition(torch.randn(1, 16, 80), torch.zeros(1))

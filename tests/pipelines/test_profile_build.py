@@ -45,7 +45,7 @@ def test_build_writes_a_profile_with_heldout_metrics(built: dict) -> None:
     result = built["result"]
     assert result["event"] == "result" and result["steps"] == 12
     stored = read_manifest(built["profile"])
-    assert stored["kind"] == "s2l speaker profile" and stored["format_version"] == 1
+    assert stored["kind"] == "s2l speaker profile" and stored["format_version"] == 2
     m = ProfileManifest.from_dict(stored)
     held = m.split.heldout
     assert held.stop == m.frames and len(held) == round(0.1 * m.frames)  # the last 10 % held out
