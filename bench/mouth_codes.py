@@ -57,8 +57,7 @@ def commanded_codes(profile: SpeakerProfile, speech: Speech, fps: Fraction, amp:
     for lo in range(0, n, 256):
         hi = min(n, lo + 256)
         windows = torch.from_numpy(np.ascontiguousarray(features.windows(range(lo, hi))))
-        codes = stage.predict(windows)
-        out.append(stage.drive(codes, torch.from_numpy(activity[lo:hi]), amp).numpy())
+        out.append(stage.speak(windows, torch.from_numpy(activity[lo:hi]), amp).numpy())
     return np.concatenate(out)
 
 

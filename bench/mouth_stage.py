@@ -94,7 +94,7 @@ def run_variant(name: str, workdir: Path, scratch: Path) -> dict[str, float]:
     activity = silero_activity(array_reader(speech.samples), data.n_frames, data.fps, speech.sample_rate)
     with torch.no_grad():
         windows = torch.from_numpy(np.asarray(data.mouth.copies[0].features[held], np.float32))
-        codes = stage.drive(stage.predict(windows), torch.from_numpy(activity[held]), 1.0).numpy()
+        codes = stage.speak(windows, torch.from_numpy(activity[held]), 1.0).numpy()
     basis = stage.basis()
     truth = data.mouth.codes[held]
     p_open, t_open = code_opening(basis, codes), code_opening(basis, truth)

@@ -25,6 +25,7 @@ import torch
 from s2l_model.dataset.batches import MouthBatches, TrainingBatches
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
+from s2l_model.features.frames import bilabial_channels
 from s2l_model.fields.lip import fit_appearance
 from s2l_model.geometry.mouthcode import code_opening
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
@@ -100,6 +101,7 @@ def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
         if data.mouth is None:
             raise ValueError("a mouth-driven model needs a training set with its mouth set")
         model.mouth.set_basis(data.mouth.basis, data.mouth.rest)
+        model.mouth.bilabial.copy_(torch.from_numpy(bilabial_channels(preset.model.speech_features())))
         field = model.field
         if field.appearance is not None and field.base is not None and preset.train.appearance_init:
             frames = data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]

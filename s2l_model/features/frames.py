@@ -43,6 +43,7 @@ from s2l_model.features.phonemes import (
     PhonemeRecognizer,
     PosteriorStream,
     Recognizer,
+    bilabial_labels,
 )
 from s2l_model.features.speech import MelConfig, SampleReader, array_reader
 from s2l_model.media.audio import Speech
@@ -272,6 +273,16 @@ class FrameFeatures:
         loudness = np.clip((level - stats.reference_db) / LOUDNESS_SCALE_DB, *LOUDNESS_CLIP)
         parts.append(loudness[..., None])
         return np.concatenate(parts, axis=-1).astype(np.float32)
+
+
+def bilabial_channels(config: FeatureConfig, recognizer: PhonemeRecognizer | None = None) -> np.ndarray:
+    """(config.dim,) float32: 1 on the phoneme channels of bilabial phones, else 0 (all 0 without
+    phonemes)."""
+    mask = np.zeros(config.dim, np.float32)
+    if config.phonemes:
+        labels = (recognizer or PhonemeRecognizer()).labels
+        mask[: len(labels)] = bilabial_labels(labels)
+    return mask
 
 
 def frame_features(

