@@ -84,8 +84,6 @@ class TrainingRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mouth_steps": self.mouth_steps,
-            "mouth_check": dict(self.mouth_check),
             "device": self.device,
             "seed": self.seed,
             "steps": self.steps,
@@ -96,6 +94,8 @@ class TrainingRecord:
             "heldout_lip_psnr": self.heldout_lip_psnr,
             "expert_heldout_accuracy": self.expert_heldout_accuracy,
             "final_losses": dict(self.final_losses),
+            "mouth_steps": self.mouth_steps,
+            "mouth_check": dict(self.mouth_check),
         }
 
     @classmethod

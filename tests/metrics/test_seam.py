@@ -166,11 +166,6 @@ def test_a_dub_of_the_trained_sample_speaker_draws_no_seam(sample_dub_seams: dic
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured 2026-12-02: the jaw part of the rings reads 0.83-0.89 on every frame of this dub "
-    "(the composed chin is smoother than the footage's); the model is being rebuilt (issue 16)",
-)
 def test_the_same_dub_keeps_the_jaw_within_ten_percent(sample_dub_seams: dict) -> None:
     jaw = sample_dub_seams["seam_jaw"]
     assert jaw["within"] == 1.0, jaw

@@ -359,6 +359,8 @@ def speaker_manifest_json() -> dict[str, Any]:
             "heldout_lip_psnr": 26.4,
             "expert_heldout_accuracy": None,
             "final_losses": {"lip": 0.0033, "total": 0.0188},
+            "mouth_steps": 1500,
+            "mouth_check": {"frames": 161.0, "opening_r": 0.587},
         },
         "footage": "footage.mp4",
         "metrics": {"frames": 178, "psnr_mouth": 27.19, "sync/truth/phones": None},
