@@ -62,7 +62,9 @@ def mouth_points_of(
     return np.concatenate(out) if out else np.zeros((0, 0, 3), np.float32)
 
 
-def _copy_targets(codes: np.ndarray, trainable: np.ndarray, n_out: int, time_scale: float, fps: Fraction):
+def _copy_targets(
+    codes: np.ndarray, trainable: np.ndarray, n_out: int, time_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets of a copy whose time runs ``time_scale`` × the original's: output frame k shows original
     time k / (fps · time_scale), i.e. original frame k / time_scale."""
     source = np.arange(n_out) / time_scale
@@ -117,7 +119,7 @@ def build_mouth_set(
         if kind == "clean":
             targets, valid = np.nan_to_num(codes), trainable.copy()
         else:
-            targets, valid = _copy_targets(codes, trainable, n_out, time_scale, fps)
+            targets, valid = _copy_targets(codes, trainable, n_out, time_scale)
         np.save(folder.mouth_features(k), windows)
         copies.append(SpeechCopy(windows, targets, valid, time_scale))
     if on_progress is not None:
@@ -156,9 +158,3 @@ def load_mouth_set(folder: TrainsetFolder) -> MouthSet | None:
         k += 1
     basis = MouthBasis(z["basis_mean"], z["basis_components"], z["basis_scale"])
     return MouthSet(z["points"], basis, z["codes"], z["rest"], copies)
-
-
-def heldout_codes(mouth: MouthSet, frames: range) -> np.ndarray:
-    """(len(frames), K) the true codes of ``frames`` (NaN where unusable): what the renderer-alone check
-    feeds the lip field."""
-    return mouth.codes[frames.start : frames.stop]
