@@ -267,23 +267,58 @@ class TrainingBatches:
         return ExpertProbe(torch.from_numpy(mouths).to(self.device), speech.to(self.device))
 
 
-#: The share of the training frames (the last ones) the mouth stage keeps for its calibration.
+#: The share of the training frames the mouth stage keeps for its calibration …
 CALIBRATION_SHARE = 0.1
+#: … as every tenth block of this many seconds, spread over the whole clip: a single slice at the end
+#: (6 s of the 71 s dev clip) saw too little of the speaker's range for its std to carry over (the gain it
+#: gave made the held-out mouth open 1.38× too wide, BENCHMARKS.md).
+CALIBRATION_BLOCK_S = 2.0
+
+
+def calibration_frames(train_frames: np.ndarray, fps: float) -> np.ndarray:
+    """The training frames kept for the mouth stage's calibration: the middle block of every run of ten
+    ``CALIBRATION_BLOCK_S`` blocks (frame numbers, sorted). Fewer than ten blocks' worth of frames keep
+    the last ``CALIBRATION_SHARE`` of them instead."""
+    block = max(1, round(CALIBRATION_BLOCK_S * fps))
+    every = round(1 / CALIBRATION_SHARE)
+    frames = np.sort(np.asarray(train_frames, np.int64))
+    if len(frames) < every * block:
+        return frames[int(len(frames) * (1 - CALIBRATION_SHARE)) :]
+    order = np.arange(len(frames)) // block  # blocks over the training frames, not over frame numbers
+    return frames[order % every == every // 2]
 
 
 class MouthBatches:
     """The mouth stage's batches: runs of consecutive frames of the training speech and its augmented
-    copies, from the training frames before the calibration slice; and the calibration slice itself (the
-    last ``CALIBRATION_SHARE`` of the training frames, clean speech, never trained on)."""
+    copies, away from the calibration blocks (``calibration_frames``; ``margin`` frames either side are
+    kept out too, so that no trained window overlaps a calibration frame's speech); and the calibration
+    frames themselves (clean speech, never trained on)."""
 
-    def __init__(self, mouth: MouthSet, train_frames: np.ndarray, length: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        mouth: MouthSet,
+        train_frames: np.ndarray,
+        length: int,
+        device: torch.device,
+        fps: float,
+        margin: int = 0,
+    ) -> None:
         self.mouth, self.length, self.device = mouth, length, device
-        cut = int(train_frames[int(len(train_frames) * (1 - CALIBRATION_SHARE))]) if len(train_frames) else 0
-        self.calibration = train_frames[train_frames >= cut]
+        self.calibration = calibration_frames(train_frames, fps)
+        n = len(mouth.codes)
+        # frames a trained sequence may show: training frames at least ``margin`` from a calibration frame
+        held = np.zeros(n + 2 * margin + 1, bool)
+        held[self.calibration + margin] = True
+        near = np.convolve(held, np.ones(2 * margin + 1, bool), mode="same")[margin : margin + n] > 0
+        trainable = np.zeros(n, bool)
+        trainable[np.asarray(train_frames, np.int64)] = True
+        trainable &= ~near
         self.starts: list[np.ndarray] = []
         for copy in mouth.copies:
             source = np.arange(len(copy.valid)) / copy.time_scale
-            fit = copy.valid & (source < cut - 1)
+            lo = np.clip(np.floor(source).astype(np.int64), 0, n - 1)
+            hi = np.clip(lo + 1, 0, n - 1)
+            fit = copy.valid & trainable[lo] & trainable[hi]
             run = np.convolve(fit.astype(np.int64), np.ones(length, np.int64), mode="valid")
             self.starts.append(np.flatnonzero(run == length))
         self.copies = [k for k, starts in enumerate(self.starts) if len(starts)]

@@ -54,6 +54,7 @@ class TrainConfig:
     mouth_augment: bool = True  # also train on augmented copies of the training speech
     mouth_calibrate: bool = True  # fit the codes' amplitude on the calibration slice
     appearance_init: bool = True  # start the appearance basis from a least-squares fit (else at zero)
+    fitted_learning_rate_scale: float = 0.1  # … and then train it and the base image at this × the rate
     code_noise: float = 0.15  # noise on the true codes the lip field trains on (in code standard deviations)
     checkpoint_seconds: float = 60.0
     heldout_every_seconds: float = 30.0

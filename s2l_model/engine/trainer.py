@@ -26,7 +26,8 @@ from s2l_model.dataset.batches import MouthBatches, TrainingBatches
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
 from s2l_model.features.frames import bilabial_channels
-from s2l_model.fields.lip import fit_appearance
+from s2l_model.features.phonemes import STEP_RATE
+from s2l_model.fields.lip import code_kernels, fit_appearance
 from s2l_model.geometry.mouthcode import code_opening
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
 from s2l_model.models.mouth import CodeCalibration, fit_calibration
@@ -103,13 +104,20 @@ def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
         model.mouth.set_basis(data.mouth.basis, data.mouth.rest)
         model.mouth.bilabial.copy_(torch.from_numpy(bilabial_channels(preset.model.speech_features())))
         field = model.field
+        frames = data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]
+        codes = data.mouth.codes[frames]
+        if field.appearance is not None and field.config.appearance_kernels > 0:
+            centres, width = code_kernels(codes, field.config.appearance_kernels)
+            field.set_kernels(torch.from_numpy(centres), width)
         if field.appearance is not None and field.base is not None and preset.train.appearance_init:
-            frames = data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]
+            with torch.no_grad():
+                features = field.appearance_features(torch.from_numpy(codes)).numpy()
+                rest = field.appearance_features(torch.from_numpy(data.mouth.rest[None]))[0].numpy()
             basis, base = fit_appearance(
-                data.mouth.codes[frames],
+                features,
                 _Rows(data.lips, frames),
                 _Rows(data.lip_valid, frames),
-                data.mouth.rest,
+                rest,
                 field.base.detach()[0].numpy(),
             )
             with torch.no_grad():
@@ -173,15 +181,40 @@ class Trainer:
         )
         self.losses = SpeakerLosses(self.model, self.tcfg.loss, _loss_options(self.tcfg), generator, device)
         # the sync expert and the speech → mouth network train in their own stages
-        params = [
-            p for name, p in self.model.named_parameters() if not name.startswith(("expert.", "mouth."))
+        named = [
+            (name, p)
+            for name, p in self.model.named_parameters()
+            if p.requires_grad and not name.startswith(("expert.", "mouth."))
         ]
-        self.optimizer = torch.optim.Adam([p for p in params if p.requires_grad], lr=self.tcfg.learning_rate)
+        # The base image and appearance basis of a mouth-driven field start from a least-squares fit: they
+        # need fine-tuning, not relearning. At the full rate Adam moves every one of their pixels by about
+        # the learning rate each step, whatever its gradient, and undid the fit's first 2 dB within 60 steps.
+        fitted = set()
+        if self.model.field.appearance is not None and self.tcfg.appearance_init:
+            fitted = {"field.base", "field.appearance"}
+        groups: list[dict[str, Any]] = [{"params": [p for name, p in named if name not in fitted]}]
+        if fitted:
+            groups.append(
+                {
+                    "params": [p for name, p in named if name in fitted],
+                    "lr_scale": self.tcfg.fitted_learning_rate_scale,
+                }
+            )
+        self.optimizer = torch.optim.Adam(groups, lr=self.tcfg.learning_rate)
         self.expert_optimizer = torch.optim.Adam(self.model.expert.parameters(), lr=1e-3)
         self.mouth_batches: MouthBatches | None = None
         self.mouth_optimizer: torch.optim.Optimizer | None = None
         if self.model.mouth is not None and data.mouth is not None:
-            self.mouth_batches = MouthBatches(data.mouth, data.train_frames, self.tcfg.mouth_sequence, device)
+            # a trained window must not hear a calibration frame's speech: half a window either side
+            half_window_s = preset.model.speech_features().window_steps / STEP_RATE / 2
+            self.mouth_batches = MouthBatches(
+                data.mouth,
+                data.train_frames,
+                self.tcfg.mouth_sequence,
+                device,
+                fps=float(data.fps),
+                margin=math.ceil(half_window_s * float(data.fps)),
+            )
             self.mouth_optimizer = torch.optim.Adam(
                 self.model.mouth.predictor.parameters(), lr=self.tcfg.mouth_learning_rate
             )
@@ -309,7 +342,7 @@ class Trainer:
             while self.step < t.steps and time.monotonic() < deadline:
                 progress = max(self.step / t.steps, (self.elapsed - start_elapsed) / budget)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = self._lr(progress)
+                    group["lr"] = self._lr(progress) * group.get("lr_scale", 1.0)
                 losses = self.train_step(progress)
                 self.step += 1
                 self.elapsed = time.monotonic() - started

@@ -10,11 +10,14 @@ import torch
 
 from s2l_model.dataset.batches import (
     SHIFTS,
+    MouthBatches,
     TrainingBatches,
+    calibration_frames,
     shifted_frames,
     window_centres,
     window_frames,
 )
+from s2l_model.dataset.mouthset import MouthSet, SpeechCopy
 from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import load_preset
 from s2l_model.errors import InputError
@@ -27,6 +30,7 @@ from s2l_model.geometry.crop import (
     pixel_centres,
     sample_image,
 )
+from s2l_model.geometry.mouthcode import MouthBasis
 from s2l_model.geometry.pose import rotation_from_euler
 from s2l_model.models.blend import BlendNet, black_holes
 from s2l_model.models.losses import contrastive_loss
@@ -301,3 +305,32 @@ def test_contrastive_loss_prefers_aligned_pairs() -> None:
     assert float(contrastive_loss(expert, eye, eye.flip(0))) > 10
     # a hard negative identical to the true speech halves the odds of the positive
     assert float(contrastive_loss(expert, eye, eye, eye[:, None])) == pytest.approx(math.log(2), abs=1e-3)
+
+
+def test_the_calibration_slice_is_spread_over_the_clip_and_never_trained_on() -> None:
+    fps, n = 25.0, 1000
+    train = np.arange(n)
+    cal = calibration_frames(train, fps)
+    # blocks of 2 s = 50 frames; the middle (6th) block of every ten is kept: frames 250-299 and 750-799
+    assert cal.tolist() == list(range(250, 300)) + list(range(750, 800))
+    assert len(calibration_frames(np.arange(300), fps)) == 30  # too short for ten blocks: the last 10 %
+    k, steps, dim = 2, 4, 3
+    codes = np.zeros((n, k), np.float32)
+    slow = SpeechCopy(
+        np.zeros((int(n * 1.1), steps, dim), np.float16),
+        np.zeros((int(n * 1.1), k)),
+        np.ones(int(n * 1.1), bool),
+        1.1,
+    )
+    clean = SpeechCopy(np.zeros((n, steps, dim), np.float16), codes, np.ones(n, bool))
+    basis = MouthBasis(np.zeros((1, 3), np.float32), np.zeros((k, 3), np.float32), np.ones(k, np.float32))
+    mouth = MouthSet(np.zeros((n, 1, 3), np.float32), basis, codes, np.zeros(k, np.float32), [clean, slow])
+    length, margin = 8, 4
+    batches = MouthBatches(mouth, train, length, torch.device("cpu"), fps=fps, margin=margin)
+    for copy, starts in zip(mouth.copies, batches.starts, strict=True):
+        assert len(starts) > 0
+        shown = (starts[:, None] + np.arange(length)[None]) / copy.time_scale  # original frames a run shows
+        nearest = np.abs(shown[..., None] - cal[None, None]).min(axis=-1)
+        assert nearest.min() > margin - 1  # no trained run comes within the margin of a calibration frame
+    features, truth = batches.calibration_set()
+    assert features.shape == (100, steps, dim) and truth.shape == (100, k)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from s2l_model.dataset.batches import CODE_SHIFTS
-from s2l_model.fields.lip import LipField, LipFieldConfig, fit_appearance
+from s2l_model.fields.lip import LipField, LipFieldConfig, code_kernels, fit_appearance
 from s2l_model.models.mouth import MouthStage, component_weights, fit_calibration, mouth_terms
 
 
@@ -85,6 +85,53 @@ def test_the_appearance_fit_recovers_a_linear_mouth_and_renders_rest_exactly() -
     out = field.render(cond, w, h).detach().numpy()
     assert np.abs(out[0] - base).max() < 1e-5  # the resting code renders the canonical lips
     assert np.abs(out[1] - lips[0]).max() < 0.03  # another code its own mouth (G is still zero)
+
+
+def test_code_kernels_find_the_clusters_and_take_the_median_width() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(scale=0.01, size=(100, 2))
+    b = rng.normal(scale=0.01, size=(100, 2)) + np.array([4.0, 0.0])
+    centres, width = code_kernels(np.concatenate([a, b]), 2)
+    assert sorted(np.round(centres[:, 0]).tolist()) == [0.0, 4.0]
+    # 10000 of the 19900 pairs are across the clusters (distance² 16): the median pair is one of them
+    assert width == pytest.approx(np.sqrt(16 / 2), rel=0.02)
+
+
+def test_kernels_fit_a_mouth_a_linear_basis_cannot_and_rest_stays_exact() -> None:
+    rng = np.random.default_rng(2)
+    k, h, w, m = 2, 6, 10, 400
+    base = rng.uniform(0.3, 0.7, size=(3, h, w)).astype(np.float32)
+    teeth = rng.uniform(-0.2, 0.2, size=(3, h, w)).astype(np.float32)
+    rest = np.zeros(k, np.float32)
+    codes = rng.normal(size=(m, k)).astype(np.float32)
+    # teeth show only when the mouth opens wide (code 0 > 1): not linear in the code
+    lips = base[None] + (codes[:, 0] > 1.0).astype(np.float32)[:, None, None, None] * teeth[None]
+    lips_u8 = np.clip(np.round(lips * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    valid = np.ones((m, h, w), bool)
+
+    def fitted(kernels: int) -> float:
+        config = LipFieldConfig(
+            mlp_depth=2, mlp_width=8, mouth_components=k, use_time=False, appearance_kernels=kernels
+        )
+        field = LipField(config, base=torch.from_numpy(base), train_size=(w, h))
+        if kernels:
+            centres, width = code_kernels(codes, kernels)
+            field.set_kernels(torch.from_numpy(centres), width)
+        with torch.no_grad():
+            feats = field.appearance_features(torch.from_numpy(codes)).numpy()
+            rest_feats = field.appearance_features(torch.from_numpy(rest[None]))[0].numpy()
+            basis, shifted = fit_appearance(feats, lips_u8, valid, rest_feats, base)
+            field.appearance.copy_(torch.from_numpy(basis).reshape(field.appearance.shape))
+            field.base.copy_(torch.from_numpy(shifted)[None])
+            cond = field.condition_codes(
+                torch.from_numpy(np.concatenate([rest[None], codes])), torch.zeros(m + 1)
+            )
+            out = field.render(cond, w, h).numpy()
+        assert np.abs(out[0] - base).max() < 1e-4  # the resting code renders the canonical lips
+        return float(np.mean((out[1:] - lips) ** 2))
+
+    linear, kernel = fitted(0), fitted(16)
+    assert kernel < 0.5 * linear
 
 
 def test_a_bilabial_at_the_frame_closes_the_lips() -> None:
