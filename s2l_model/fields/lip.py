@@ -282,6 +282,8 @@ class LipField(nn.Module):
         assert self.base is not None
 
         def resized(image: torch.Tensor) -> torch.Tensor:
+            if image.shape[-2:] == (height, width):  # rendering at the base's own size (dubbing)
+                return image
             return F.interpolate(
                 image, size=(height, width), mode="bilinear", align_corners=False, antialias=True
             )
