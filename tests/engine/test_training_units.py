@@ -119,6 +119,23 @@ def test_base_image_field_starts_as_its_base_at_full_resolution() -> None:
     assert torch.allclose(half[0], torch.nn.functional.avg_pool2d(base[None], 2)[0], atol=1e-6)
 
 
+def test_training_sees_the_base_exactly_as_rendering_shows_it() -> None:
+    """Continuous sampling queries only the MLP; the base enters resampled with antialiasing, as ``render``
+    shows it at that size (point samples of a finer base would alias, and G would learn to undo it)."""
+    base = torch.rand(3, 88, 120)
+    field = LipField(
+        LipFieldConfig(mlp_depth=2, mlp_width=16, use_time=False, mouth_components=4),
+        base=base,
+        train_size=(64, 47),
+    )
+    cond = field.condition_codes(torch.randn(3, 4), torch.zeros(3))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # G is zero at the start: both are the base (and basis) at 64 x 47
+        trained = field.render_continuous(cond, 64, 47, generator)
+        shown = field.render(cond, 64, 47)
+    assert torch.allclose(trained, shown, atol=1e-6)
+
+
 def test_grid_encoding_variant_runs() -> None:
     config = LipFieldConfig(
         encoding="grid",
