@@ -53,9 +53,7 @@ class LipFieldConfig:
     time_frequencies: int = 6  # periods 1 s … 32 s (the paper's timestamp code)
     drive: str = "mouth"  # what conditions F: "mouth" (mouth codes) or "speech" (the audio encoder)
     mouth_components: int = 8  # the mouth code's size (PCA components of the lip and jaw landmarks)
-    appearance_kernels: int = (
-        0  # Gaussian kernels over the code space in the appearance basis (0: linear only)
-    )
+    appearance_kernels: int = 0  # Gaussian kernels over the code in the appearance basis (0: linear)
 
 
 class MelNorm(nn.Module):
@@ -259,7 +257,9 @@ class LipField(nn.Module):
             h = F.relu(layer(h))
         if self.base is None:
             return self.out(h) + 0.5
-        return self.out(h) + self.sample_base(xy, cond) if with_base else self.out(h)
+        if not with_base:
+            return self.out(h)
+        return self.out(h) + self.sample_base(xy, cond)
 
     def sample_base(self, xy: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """B at (N, P, 2) coordinates → (N, P, 3), plus the appearance basis weighted by the codes at the
@@ -322,8 +322,8 @@ class LipField(nn.Module):
         With a base image, only the MLP's part G is sampled so; the base image and appearance basis enter
         resampled to this size with antialiasing, exactly as ``render`` shows them. Point samples of the
         full-resolution base would alias against targets that are area averages, and G would learn to undo
-        the aliasing: a correction that ``render`` then adds to a base that never aliased (on the dev clip
-        that cost the least-squares fit 0.7 dB of held-out lip PSNR in the first 50 steps)."""
+        the aliasing: a correction that ``render`` then adds to a base that never aliased (the dev clip's
+        mouth came out over-sharpened: CPBD 0.37 against the footage's 0.16, BENCHMARKS.md)."""
         batch = cond.shape[0]
         corners, weights = continuous_samples(batch, width, height, generator, str(cond.device))
         rgb = self.forward(corners, cond, with_base=False).reshape(batch, height * width, 4, 3)
@@ -381,9 +381,12 @@ def code_kernels(codes: np.ndarray, count: int, seed: int = 0) -> tuple[np.ndarr
     rng = np.random.default_rng(seed)
     x = np.asarray(codes, np.float64)
     sample = x[rng.choice(len(x), size=min(len(x), 2000), replace=False)]
-    d2 = ((sample[:, None] - sample[None]) ** 2).sum(-1)
-    width = float(np.sqrt(np.median(d2[np.triu_indices(len(sample), 1)]) / 2)) if len(sample) > 1 else 1.0
-    count = min(count, len(x))
+    norms = (sample**2).sum(1)
+    d2 = norms[:, None] + norms[None] - 2 * sample @ sample.T  # (S, S) without an (S, S, K) temporary
+    width = (
+        float(np.sqrt(max(np.median(d2[np.triu_indices(len(sample), 1)]), 0) / 2)) if len(sample) > 1 else 1.0
+    )
+    # always ``count`` centres (the basis has that many images): fewer frames than kernels repeat some
     centres = [x[rng.integers(len(x))]]
     nearest = ((x - centres[0]) ** 2).sum(1)
     for _ in range(1, count):  # k-means++: each next centre drawn by squared distance to the chosen ones

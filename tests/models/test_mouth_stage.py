@@ -97,6 +97,19 @@ def test_code_kernels_find_the_clusters_and_take_the_median_width() -> None:
     assert width == pytest.approx(np.sqrt(16 / 2), rel=0.02)
 
 
+def test_a_clip_with_fewer_frames_than_kernels_still_gets_every_kernel() -> None:
+    codes = np.random.default_rng(3).normal(size=(5, 2)).astype(np.float32)
+    centres, width = code_kernels(codes, 16)
+    assert centres.shape == (16, 2) and np.isfinite(centres).all() and width > 0
+    field = LipField(
+        LipFieldConfig(mlp_depth=2, mlp_width=8, mouth_components=2, use_time=False, appearance_kernels=16),
+        base=torch.rand(3, 4, 6),
+        train_size=(6, 4),
+    )
+    field.set_kernels(torch.from_numpy(centres), width)  # the buffer's shape: no mismatch
+    assert field.appearance_features(torch.from_numpy(codes)).shape == (5, 18)
+
+
 def test_kernels_fit_a_mouth_a_linear_basis_cannot_and_rest_stays_exact() -> None:
     rng = np.random.default_rng(2)
     k, h, w, m = 2, 6, 10, 400
