@@ -188,7 +188,7 @@ class Trainer:
         ]
         # The base image and appearance basis of a mouth-driven field start from a least-squares fit: they
         # need fine-tuning, not relearning. At the full rate Adam moves every one of their pixels by about
-        # the learning rate each step, whatever its gradient, and undid the fit's first 2 dB within 60 steps.
+        # the learning rate each step, whatever its gradient, and undid 2 dB of the fit within 30 steps.
         fitted = set()
         if self.model.field.appearance is not None and self.tcfg.appearance_init:
             fitted = {"field.base", "field.appearance"}
