@@ -342,11 +342,14 @@ class MouthBatches:
             torch.from_numpy(np.stack(shifted)).to(dev),
         )
 
-    def calibration_set(self) -> tuple[torch.Tensor, np.ndarray]:
-        """The calibration slice's (M, S, D) clean feature windows and (M, K) true codes."""
+    def calibration_set(self) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """The calibration slice's (M, S, D) clean feature windows, (M, K) true codes and (M,) speech
+        activity (all 1 for a mouth set without it)."""
         clean = self.mouth.copies[0]
         frames = self.calibration
+        activity = self.mouth.activity
         return (
             torch.from_numpy(np.asarray(clean.features[frames], np.float32)).to(self.device),
             clean.codes[frames],
+            np.ones(len(frames), np.float32) if activity is None else activity[frames].astype(np.float32),
         )

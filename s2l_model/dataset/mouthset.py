@@ -21,6 +21,7 @@ import numpy as np
 from s2l_model.features.augment import augment_speech, default_augmentations
 from s2l_model.features.frames import FeatureConfig, FrameFeatures
 from s2l_model.features.speech import array_reader
+from s2l_model.features.vad import silero_activity
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.mouthcode import MouthBasis, fit_mouth_basis, head_space_points
 from s2l_model.media.audio import Speech
@@ -48,6 +49,9 @@ class MouthSet:
     codes: np.ndarray  # (N, K) float32; NaN on unusable frames
     rest: np.ndarray  # (K,) the canonical frame's code
     copies: list[SpeechCopy]  # copy 0: the training speech itself; then the augmented copies
+    #: (N,) float32 the training speech's weight per frame, as ``s2l dub`` gates the mouth with it
+    #: (``features.vad.silero_activity``): the calibration fits the amplitude of the codes as dub drives them
+    activity: np.ndarray | None = None
 
 
 def mouth_points_of(
@@ -122,6 +126,7 @@ def build_mouth_set(
             targets, valid = _copy_targets(codes, trainable, n_out, time_scale)
         np.save(folder.mouth_features(k), windows)
         copies.append(SpeechCopy(windows, targets, valid, time_scale))
+    activity = silero_activity(array_reader(speech.samples), n, fps, speech.sample_rate)
     if on_progress is not None:
         on_progress(len(plans), len(plans))
     np.savez(
@@ -132,11 +137,12 @@ def build_mouth_set(
         basis_scale=basis.scale,
         codes=codes,
         rest=rest,
+        activity=activity,
         **{f"copy{k}_codes": c.codes for k, c in enumerate(copies)},
         **{f"copy{k}_valid": c.valid for k, c in enumerate(copies)},
         time_scales=np.array([c.time_scale for c in copies], np.float64),
     )
-    return MouthSet(points, basis, codes, rest, copies)
+    return MouthSet(points, basis, codes, rest, copies, activity)
 
 
 def load_mouth_set(folder: TrainsetFolder) -> MouthSet | None:
@@ -157,4 +163,4 @@ def load_mouth_set(folder: TrainsetFolder) -> MouthSet | None:
         )
         k += 1
     basis = MouthBasis(z["basis_mean"], z["basis_components"], z["basis_scale"])
-    return MouthSet(z["points"], basis, z["codes"], z["rest"], copies)
+    return MouthSet(z["points"], basis, z["codes"], z["rest"], copies, z["activity"])

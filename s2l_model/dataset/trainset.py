@@ -49,7 +49,7 @@ from s2l_model.prepare.pipeline import Prepared
 from s2l_model.prepare.workfolder import TrainsetFolder
 from s2l_model.progress import CountFn as ProgressFn
 
-FORMAT_VERSION = 2  # 2: the mouth set (issue 16)
+FORMAT_VERSION = 3  # 2: the mouth set (issue 16); 3: with the training speech's activity
 BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
 BLEND_TOP = 0.25  # … box heights upwards,
 BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)

@@ -274,20 +274,23 @@ class Trainer:
     @torch.no_grad()
     def calibrate_mouth(self) -> CodeCalibration | None:
         """Fit (or, with ``mouth_calibrate`` off, reset) the codes' affine calibration on the calibration
-        slice, and record how the calibrated codes follow the truth there."""
+        slice, on the codes as ``dub`` drives them (gated by the speech activity, closed on bilabials), and
+        record how those follow the truth there."""
         stage, batches = self.model.mouth, self.mouth_batches
         assert stage is not None and batches is not None
         stage.eval()
-        features, truth = batches.calibration_set()
+        features, truth, activity = batches.calibration_set()
         if not len(truth):
             return None
         stage.set_calibration(np.ones(stage.gain.shape), np.zeros(stage.bias.shape))
         raw = stage.predictor(features).cpu().numpy()
+        weight = torch.from_numpy(activity).to(features.device)
+        drive = (weight * (1 - stage.closure(features))).cpu().numpy()
         basis, rest = stage.basis(), stage.rest.cpu().numpy()
-        calibration = fit_calibration(raw, truth, rest, lambda codes: code_opening(basis, codes))
+        calibration = fit_calibration(raw, truth, rest, lambda codes: code_opening(basis, codes), drive)
         if self.tcfg.mouth_calibrate:
             stage.set_calibration(calibration.gain, calibration.bias)
-        predicted = stage.predict(features).cpu().numpy()
+        predicted = stage.speak(features, weight, 1.0).cpu().numpy()
         self.mouth_check = {**mouth_agreement(basis, predicted, truth), "gain": float(calibration.gain[0])}
         return calibration
 

@@ -25,11 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s2l_model.features.phonemes import STEP_RATE
 from s2l_model.geometry.mouthcode import MouthBasis
 
-#: The bilabial closure looks this many 20 ms steps either side of the frame, and a bilabial probability
-#: of 1 / CLOSURE_SCALE closes the lips completely (``MouthStage.closure``).
-CLOSURE_STEPS = 4
+#: The lips are closed for a bilabial *before* the recogniser hears it: the closure is silent or a murmur, and
+#: a stop is recognised at its release. So a frame closes for a bilabial the recogniser finds up to this far
+#: after it (``MouthStage.closure``), and a bilabial probability of 1 / CLOSURE_SCALE closes it completely.
+CLOSURE_LEAD_S = 0.16
 CLOSURE_SCALE = 1.5
 #: Channels each 20 ms step of the feature window is projected to before the convolutions.
 PROJECTED = 64
@@ -115,16 +117,22 @@ class MouthStage(nn.Module):
         return self.gain * raw + self.bias
 
     def closure(self, windows: torch.Tensor) -> torch.Tensor:
-        """(B, S, D) feature windows → (B,) in [0, 1]: how surely a bilabial (p, b, m …) sounds at the frame:
-        1.5 × the largest bilabial probability on the window's middle eight steps (±80 ms, about a closure's
-        length: the recogniser's spike may sit anywhere in it), at most 1.
+        """(B, S, D) feature windows → (B,) in [0, 1]: how surely the lips are closed for a bilabial (p, b,
+        m …) at the frame: 1.5 × the largest bilabial probability on the window's steps that lie after the
+        frame, by at most ``CLOSURE_LEAD_S`` (the recogniser's spike may sit anywhere in it), at most 1.
 
         The lips close completely for a bilabial in every language, and a regression from speech, which
-        averages, never quite closes them (32 % of the p/b/m frames of a 60 s English dub closed on the dev
-        clip without this, 52 % with it; ±40 ms closed 40 %); the recogniser's posterior says when."""
-        middle = windows.shape[1] // 2
-        centre = windows[:, max(0, middle - CLOSURE_STEPS) : middle + CLOSURE_STEPS].float() @ self.bilabial
-        return (CLOSURE_SCALE * centre.amax(dim=1)).clamp(0, 1)
+        averages, never quite closes them; the recogniser's posterior says when, but late. Measured with
+        hama (``BENCHMARKS.md``, "Third session"): on the dev clip's own footage the tracked lips are
+        closed on 84 % of the frames 80 ms before a bilabial spike and on 42 % at the spike; on
+        ``english_60s.wav`` pocketsphinx's p/b/m frames precede hama's spikes by 40-120 ms. A window
+        centred on the frame (±80 ms, as before) found 22 % of those p/b/m frames, this one 43 %, and it
+        closes fewer open vowels (7 % against 12 %)."""
+        steps = windows.shape[1]
+        offsets = (torch.arange(steps, device=windows.device) - (steps - 1) / 2) / STEP_RATE
+        ahead = (offsets > 0) & (offsets <= CLOSURE_LEAD_S + 1e-6)
+        bilabial = windows[:, ahead].float() @ self.bilabial
+        return (CLOSURE_SCALE * bilabial.amax(dim=1)).clamp(0, 1)
 
     def speak(self, windows: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
         """The codes the renderer gets for (B, S, D) feature windows: predicted, calibrated, closed on
@@ -154,18 +162,30 @@ GAIN_RANGE = (0.5, 3.0)
 
 
 def fit_calibration(
-    predicted: np.ndarray, truth: np.ndarray, rest: np.ndarray, opening: Callable[[np.ndarray], np.ndarray]
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    rest: np.ndarray,
+    opening: Callable[[np.ndarray], np.ndarray],
+    weight: np.ndarray | None = None,
 ) -> CodeCalibration:
     """(M, K) raw predictions and true codes of frames the network did not train on, the (K,) resting code
     and the opening of (M, K) codes (``geometry.mouthcode.code_opening`` with the speaker's basis) → the
     one gain about the resting code that gives the predicted mouth opening the truth's standard deviation.
 
+    ``weight`` (M,) is how far each frame's code is driven from rest, as ``MouthStage.speak`` drives it
+    (the speech weight, less the bilabial closure; default 1): the spread matched is that of the codes the
+    renderer gets. Calibrating the raw codes instead and gating them afterwards added the gate's own
+    spread (silence forced shut, bilabials closed) on top: held-out std ratio 1.18-1.30 against 1.00-1.10
+    (three seeds, dev clip, ``BENCHMARKS.md``).
+
     One gain, not one per component: matching every component's spread would blow up the components the
     speech barely predicts into noise (on the dev clip that doubled the codes' error); the amplitude a
     viewer sees is how far the mouth opens, so that is what is matched."""
+    w = np.ones(len(predicted), np.float32) if weight is None else np.asarray(weight, np.float32)
     target = float(opening(truth).std())
     gains = np.linspace(*GAIN_RANGE, 101)
-    spread = np.array([opening(rest + g * (predicted - rest)).std() for g in gains])
+    offset = w[:, None] * (predicted - rest)
+    spread = np.array([opening(rest + g * offset).std() for g in gains])
     gain = float(gains[np.argmin(np.abs(spread - target))])
     k = predicted.shape[1]
     return CodeCalibration(

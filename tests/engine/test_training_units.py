@@ -349,5 +349,6 @@ def test_the_calibration_slice_is_spread_over_the_clip_and_never_trained_on() ->
         shown = (starts[:, None] + np.arange(length)[None]) / copy.time_scale  # original frames a run shows
         nearest = np.abs(shown[..., None] - cal[None, None]).min(axis=-1)
         assert nearest.min() > margin - 1  # no trained run comes within the margin of a calibration frame
-    features, truth = batches.calibration_set()
+    features, truth, activity = batches.calibration_set()
     assert features.shape == (100, steps, dim) and truth.shape == (100, k)
+    assert activity.tolist() == [1.0] * 100  # a mouth set without its activity: every frame speaks

@@ -52,6 +52,28 @@ def test_calibration_restores_a_damped_opening_about_the_resting_code() -> None:
     assert flat.gain[0] == 3.0
 
 
+def test_calibration_matches_the_codes_as_dub_drives_them() -> None:
+    # Half the frames are silent: their truth is the resting mouth, dub drives them to rest whatever the
+    # network says (weight 0), and the network says something there (its silent predictions move too).
+    rng = np.random.default_rng(1)
+    rest = np.zeros(2, np.float32)
+    truth = rng.normal(size=(400, 2)).astype(np.float32)
+    weight = np.ones(400, np.float32)
+    weight[200:] = 0.0
+    truth[200:] = rest
+    raw = 0.4 * rng.normal(size=(400, 2)).astype(np.float32)
+    raw[:200] = 0.4 * truth[:200]  # 40 % of the speaking frames' amplitude
+
+    def opening(codes: np.ndarray) -> np.ndarray:
+        return codes[:, 0]
+
+    driven = fit_calibration(raw, truth, rest, opening, weight)
+    assert driven.gain[0] == pytest.approx(2.5, abs=0.02)  # what the renderer gets has the truth's spread
+    assert np.allclose(rest + weight[:, None] * driven.gain[0] * (raw - rest), truth, atol=0.05)
+    ungated = fit_calibration(raw, truth, rest, opening)  # the silent frames' motion counted as amplitude
+    assert ungated.gain[0] < 2.0
+
+
 def test_the_losses_punish_a_damped_prediction_beyond_its_mse() -> None:
     torch.manual_seed(0)
     truth = torch.randn(16, 8, 3).cumsum(dim=1) / 3  # smooth sequences
@@ -147,13 +169,13 @@ def test_kernels_fit_a_mouth_a_linear_basis_cannot_and_rest_stays_exact() -> Non
     assert kernel < 0.5 * linear
 
 
-def test_a_bilabial_at_the_frame_closes_the_lips() -> None:
+def test_a_bilabial_heard_just_after_the_frame_closes_the_lips() -> None:
     stage = _stage()
     stage.bilabial[2] = 1.0  # feature channel 2 is a bilabial phone's probability
-    windows = torch.zeros(3, 16, 5)
-    windows[0, 8, 2] = 1.0  # a sure bilabial at the frame
-    windows[1, 15, 2] = 1.0  # one 140 ms away: not this frame's
-    windows[2, 7, 2] = 0.3  # an unsure one: partly
+    windows = torch.zeros(3, 16, 5)  # step i of a 16-step window is centred (i - 7.5) × 20 ms from the frame
+    windows[0, 11, 2] = 1.0  # a sure bilabial heard 70 ms after the frame: the lips are closed now
+    windows[1, 7, 2] = 1.0  # one heard 10 ms before the frame: released, no longer closed
+    windows[2, 15, 2] = 0.3  # an unsure one 150 ms ahead: partly
     closure = stage.closure(windows)
     assert closure.tolist() == pytest.approx([1.0, 0.0, 0.45])
     codes = stage.speak(windows, torch.ones(3), 1.0)
