@@ -285,7 +285,7 @@ class Trainer:
         stage.set_calibration(np.ones(stage.gain.shape), np.zeros(stage.bias.shape))
         raw = stage.predictor(features).cpu().numpy()
         weight = torch.from_numpy(activity).to(features.device)
-        drive = (weight * (1 - stage.closure(features))).cpu().numpy()
+        drive = stage.drive_weight(features, weight).cpu().numpy()
         basis, rest = stage.basis(), stage.rest.cpu().numpy()
         calibration = fit_calibration(raw, truth, rest, lambda codes: code_opening(basis, codes), drive)
         if self.tcfg.mouth_calibrate:

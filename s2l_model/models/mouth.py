@@ -137,7 +137,12 @@ class MouthStage(nn.Module):
     def speak(self, windows: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
         """The codes the renderer gets for (B, S, D) feature windows: predicted, calibrated, closed on
         bilabials, and driven by the speech weight (B,) and ``amplitude`` (``drive``)."""
-        return self.drive(self.predict(windows), weight * (1 - self.closure(windows)), amplitude)
+        return self.drive(self.predict(windows), self.drive_weight(windows, weight), amplitude)
+
+    def drive_weight(self, windows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """(B,) how far ``speak`` drives each frame's code from rest: the speech weight (B,), less the
+        bilabial closure of its (B, S, D) feature window (the calibration fits its gain on the same)."""
+        return weight * (1 - self.closure(windows))
 
     def drive(self, codes: torch.Tensor, weight: torch.Tensor, amplitude: float) -> torch.Tensor:
         """Codes as the renderer receives them: ``amplitude`` × the speech weight (B,) in [0, 1] of the way

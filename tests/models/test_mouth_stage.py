@@ -178,6 +178,8 @@ def test_a_bilabial_heard_just_after_the_frame_closes_the_lips() -> None:
     windows[2, 15, 2] = 0.3  # an unsure one 150 ms ahead: partly
     closure = stage.closure(windows)
     assert closure.tolist() == pytest.approx([1.0, 0.0, 0.45])
+    # what speak drives with (and the calibration fits on): the speech weight less the closure
+    assert stage.drive_weight(windows, torch.full((3,), 0.5)).tolist() == pytest.approx([0.0, 0.5, 0.275])
     codes = stage.speak(windows, torch.ones(3), 1.0)
     assert torch.allclose(codes[0], stage.rest)  # closed: the resting code
     assert not torch.allclose(codes[1], stage.rest)
