@@ -6,6 +6,10 @@ BIN    := $(VENV)/bin
 # --no-compile: Python compiles what it imports on first use; byte-compiling all of torch & co. up front
 # cost minutes of every fresh install (CI included).
 TORCH  := torch==2.13.0
+# Python's own bytecode cache stays on for everything make runs, whatever the shell says: with
+# PYTHONDONTWRITEBYTECODE set (some sandboxes and CI images set it) every `s2l` process compiles torch & co.
+# from source again, about 5 s per start, and the tests start the CLI more than a hundred times.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test lint bench clean
 
