@@ -106,13 +106,14 @@ def dub_cmd(
     times = {
         name: _parse(name, text) for name, text in (("--start", start), ("--end", end)) if text is not None
     }
-    from s2l_model.dub import DubOptions, dub
-    from s2l_model.dub.clock import resolve_times
-
     check_input_file(profile)
     check_input_file(speech)
     if video is not None:
         check_input_file(video)
+    # torch & co. load only once the input is known to exist: a typo fails in a fraction of a second.
+    from s2l_model.dub import DubOptions, dub
+    from s2l_model.dub.clock import resolve_times
+
     seconds = resolve_times(times, profile, video) if times else {}
     options = DubOptions(
         background=background.value,

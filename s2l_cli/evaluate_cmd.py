@@ -113,16 +113,6 @@ def evaluate_cmd(
     envelope, and English phone classes), searched over +-15 frames of audio offset like SyncNet, with
     the offset and a confidence reported.
     """
-    from s2l_model.device import choose_device
-    from s2l_model.evaluate import EvaluateConfig, evaluate_videos
-    from s2l_model.evaluate.report import (
-        check_report_folder,
-        format_value,
-        summary_rows,
-        write_report,
-    )
-    from s2l_model.pipelines.evaluate import evaluate_profile
-
     if profile is not None and profile_opt is not None and profile != profile_opt:
         raise InputError("give the profile once: as the argument or with --profile")
     profile = profile or profile_opt
@@ -139,6 +129,17 @@ def evaluate_cmd(
         check_input_file(speech)
     if syncnet is not None:
         check_input_file(syncnet)
+    # torch & co. load once the arguments are known to make sense: a typo fails at once.
+    from s2l_model.device import choose_device
+    from s2l_model.evaluate import EvaluateConfig, evaluate_videos
+    from s2l_model.evaluate.report import (
+        check_report_folder,
+        format_value,
+        summary_rows,
+        write_report,
+    )
+    from s2l_model.pipelines.evaluate import evaluate_profile
+
     folder = None
     if not no_report:
         folder = report if report is not None else subject.with_name(subject.name + ".report")

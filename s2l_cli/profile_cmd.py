@@ -165,7 +165,6 @@ def build_cmd(
     """
     from s2l_model.errors import Interrupted
     from s2l_model.media.atomic import check_output_path
-    from s2l_model.pipelines.build import BuildOptions, build_profile, default_workdir
     from s2l_model.prepare.workfolder import WorkFolder
 
     check_input_file(video)
@@ -173,6 +172,8 @@ def build_cmd(
     check_output_path(out, overwrite=force or resume)
     if workdir is not None and workdir.exists() and not workdir.is_dir():
         raise InputError(f"--workdir is a file, expected a folder: {workdir}")
+    from s2l_model.pipelines.build import BuildOptions, build_profile, default_workdir  # torch & co.
+
     options = BuildOptions(
         preset=preset,
         device=device.value,

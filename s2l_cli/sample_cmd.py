@@ -11,7 +11,6 @@ from s2l_cli.options import CodecOpt, Crf, Force, Json
 from s2l_cli.report import Reporter
 from s2l_model.errors import InputError
 from s2l_model.media import parse_fps
-from s2l_model.sample import SampleConfig, make_sample_speaker, make_sample_speech
 
 app = typer.Typer(
     help="The built-in sample speaker: a synthetic talking head with known mouth motion.",
@@ -50,6 +49,8 @@ def speaker_cmd(
         raise InputError(f"output folder's parent does not exist: {output.parent}")
     if output.is_dir() and any(output.iterdir()) and not force:
         raise InputError(f"output folder is not empty: {output} (pass --force to overwrite)")
+    from s2l_model.sample import SampleConfig, make_sample_speaker  # scipy & co.: only when used
+
     config = SampleConfig(seconds=seconds, fps=parse_fps(fps), seed=seed, head_motion=head_motion)
     config.validate()
     output.mkdir(exist_ok=True)
@@ -84,5 +85,7 @@ def speech_cmd(
     """Make new synthetic speech with its per-frame mouth-opening truth (<name>.truth.csv)."""
     if output.suffix.lower() != ".wav":
         raise InputError(f"speech output must be a .wav file, got {output.name!r}")
+    from s2l_model.sample import make_sample_speech
+
     _, truth = make_sample_speech(output, seconds=seconds, seed=seed, fps=parse_fps(fps), overwrite=force)
     Reporter(json_out).result(f"wrote {output} and {truth}", speech=str(output), truth=str(truth))

@@ -37,16 +37,20 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
-import safetensors.torch
-import torch
 
 from s2l_model import __version__
 from s2l_model.errors import InputError
 from s2l_model.media.atomic import atomic_output
+
+if TYPE_CHECKING:
+    import torch
+
+# torch and safetensors load where weights are encoded or decoded: reading a manifest (`profile info`, a
+# timeline's validation, a dub's clock) needs neither, and a CLI start saves the two seconds of torch.
 
 FORMAT_VERSION = 2  # 2 (issue 16): the mouth stage and the mouth-driven lip field
 #: Profiles older than this cannot be used: their lip model is another kind of network.
@@ -151,6 +155,8 @@ def _check_contents(contents: ProfileContents) -> dict[str, Any]:
         raise ValueError("profile manifest must be a dict")
     manifest = {k: v for k, v in contents.manifest.items() if k not in _RESERVED_KEYS}
     _dump_manifest(manifest)  # not JSON-serialisable: fail now, not after copying the footage
+    import torch
+
     for group, state in contents.weights.items():
         _check_name("weights group", group)
         if not isinstance(state, Mapping) or not all(
@@ -245,6 +251,9 @@ def _write_file(zf: zipfile.ZipFile, name: str, source: Path) -> dict[str, Any]:
 
 
 def _encode_weights(group: str, state: Mapping[str, torch.Tensor]) -> bytes:
+    import safetensors.torch
+    import torch
+
     # Private contiguous CPU copies: safetensors refuses tensors that share memory (tied weights).
     tensors = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format) for k, v in state.items()}
     try:
@@ -525,6 +534,8 @@ def _verified_chunks(op: _Opened, name: str) -> Iterator[bytes]:
 
 
 def _decode_weights(label: str, name: str, data: bytes) -> dict[str, torch.Tensor]:
+    import safetensors.torch
+
     try:
         return dict(safetensors.torch.load(data))
     except Exception as exc:  # the Rust parser's errors, and whatever torch says about a bad dtype
