@@ -32,8 +32,11 @@ demo: install
 	@echo "demo outputs in demo/: sample/ (speaker.mp4, speech.wav, truth.csv), sample.prof, sample.report/report.html,"
 	@echo "  line.mp4 (the sample speaker saying line.wav, new speech it never heard)"
 
+# Two pytest-xdist workers, a whole test file at a time (module fixtures built once); the long-trained and
+# the tiny profile are built once for both (tests/conftest.py: built_once). About half the wall time on 2 cores.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: install
 	$(BIN)/ruff check s2l_model s2l_cli tests bench

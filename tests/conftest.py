@@ -9,13 +9,59 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock  # a dependency of torch
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 
-from s2l_model.media import Speech, VideoWriter, write_wav
-from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker
+#: Under pytest-xdist (``make test`` runs two workers) each worker, and every ``s2l`` it starts, gets its
+#: share of the cores: two torch thread pools spinning on the same two cores cost more than they give.
+#: Set before anything imports torch, which reads it once.
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _XDIST_WORKERS)))
+
+from s2l_model.media import Speech, VideoWriter, write_wav  # noqa: E402 (after the thread setting)
+from s2l_model.sample import SampleConfig, SampleOutputs, make_sample_speaker  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+#: The fixture of the one long training: the first test file that uses it builds it, the others reuse it.
+TRAINED_FIXTURE = "trained_sample_profile"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``--dist loadfile``, whole files to a worker, in this order): the
+    first file that uses the long-trained profile goes first, so one worker trains it while the other runs
+    unrelated files, and the other files that use it go last, when it is long built (``built_once``). Files
+    keep their order otherwise. (xdist's ``loadgroup`` would say this directly, but xdist 3.8 cannot tag
+    pytest 9's node ids, so its groups are silently ignored.)"""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    files = [item.nodeid.split("::")[0] for item in items]
+    users = [f for f, item in zip(files, items, strict=True) if TRAINED_FIXTURE in item.fixturenames]
+    if not users:
+        return
+    rank = {users[0]: 0, **{f: 2 for f in users[1:] if f != users[0]}}
+    order = {id(item): rank.get(f, 1) for f, item in zip(files, items, strict=True)}
+    items.sort(key=lambda item: order[id(item)])  # stable: within a rank, collection order
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]) -> Path:
+    """``build(folder)`` run once for the whole test run, whatever the number of xdist workers: under a
+    lock in the folder all workers share, each later worker finds the result (``build`` returns a path that
+    only exists once it is complete, like a profile, which is written atomically)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
+    folder = shared / name
+    record = shared / f"{name}.built"
+    with FileLock(str(shared / f"{name}.lock")):
+        if record.is_file() and Path(record.read_text()).exists():
+            return Path(record.read_text())
+        folder.mkdir(exist_ok=True)
+        result = build(folder)
+        record.write_text(str(result))
+    return result
 
 
 def shared_file(relative: str) -> Path:
@@ -141,8 +187,10 @@ def build_profile_cli(video: Path, folder: Path, preset: str, *extra: str) -> Pa
 @pytest.fixture(scope="session")
 def tiny_profile(sample_speaker: SampleOutputs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny profile of the sample speaker (untrained lips; for geometry, timing and I/O tests)."""
-    return build_profile_cli(
-        sample_speaker.video, tmp_path_factory.mktemp("tiny_profile"), TINY_PRESET, "--no-eval"
+    return built_once(
+        tmp_path_factory,
+        "tiny_profile",
+        lambda folder: build_profile_cli(sample_speaker.video, folder, TINY_PRESET, "--no-eval"),
     )
 
 
@@ -166,9 +214,12 @@ mouth_augment = false
 @pytest.fixture(scope="session")
 def trained_sample_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A profile trained long enough on a 16 s sample speaker for its lips to follow new speech."""
-    folder = tmp_path_factory.mktemp("trained_profile")
-    sample = make_sample_speaker(folder, SampleConfig(seconds=16.0, seed=4))
-    return build_profile_cli(sample.video, folder, SYNC_PRESET, "--no-eval")
+
+    def build(folder: Path) -> Path:
+        sample = make_sample_speaker(folder, SampleConfig(seconds=16.0, seed=4))
+        return build_profile_cli(sample.video, folder, SYNC_PRESET, "--no-eval")
+
+    return built_once(tmp_path_factory, "trained_profile", build)
 
 
 @pytest.fixture(scope="module")
