@@ -120,34 +120,12 @@ def dub(
             raise InputError(
                 f"{speech_path.name} is shorter than one frame ({speech.duration * 1000:.0f} ms)"
             )
-        heard = speech.heard(fps)
-        if heard.activity.max() == 0.0:
-            notes.append(
-                f"{speech_path.name} is silent: the mouth stays closed for its {speech.duration:.1f} s"
-            )
-
-        footage, tracks = _footage(profile, options, scratch, n_out, fps, stage)
-        info = probe_video(footage)
-        start_frame = round(options.start * tracks.fps)
-        usable = tracks.usable
-        if options.end is not None:
-            usable = usable.copy()
-            usable[round(options.end * tracks.fps) :] = False
-        schedule = plan_schedule(
-            options.background,
-            usable=usable,
-            footage_fps=tracks.fps,
-            out_fps=fps,
-            n_out=n_out,
-            start_frame=start_frame,
-            thumbnails_of=lambda first, count: thumbnails(footage, first, count, tracks.fps),
-            aligned=partial(_one_shot, footage, info, tracks.fps),
-        )
-        if schedule.note:
-            notes.append(schedule.note)
-        _render(
-            profile, speech, heard, tracks, schedule, footage, info, output, codec, options, stage, scratch
-        )
+        # The recogniser starts on the first phoneme chunk now, while Silero finds the speech activity.
+        heard = speech.heard(fps, prefetch=[profile.model.hears])
+        try:
+            schedule = _dub_frames(profile, speech, heard, options, scratch, output, codec, stage, notes)
+        finally:
+            heard.close()
     return DubResult(
         output=output,
         frames=n_out,
@@ -163,6 +141,46 @@ def dub(
         wraps=schedule.wraps(n_out).tolist(),
         aligned=schedule.aligned,
     )
+
+
+def _dub_frames(
+    profile: SpeakerProfile,
+    speech: SpeechTrack,
+    heard: SpeechFrames,
+    options: DubOptions,
+    scratch: Path,
+    output: Path,
+    codec: Codec,
+    stage: StageFn,
+    notes: list[str],
+) -> Schedule:
+    """Plan the background for the speech ``heard`` and render the dub into ``output``; returns the plan."""
+    n_out = len(heard.activity)
+    fps = heard.fps
+    if heard.activity.max() == 0.0:
+        name, seconds = speech.source.name, speech.duration
+        notes.append(f"{name} is silent: the mouth stays closed for its {seconds:.1f} s")
+    footage, tracks = _footage(profile, options, scratch, n_out, fps, stage)
+    info = probe_video(footage)
+    start_frame = round(options.start * tracks.fps)
+    usable = tracks.usable
+    if options.end is not None:
+        usable = usable.copy()
+        usable[round(options.end * tracks.fps) :] = False
+    schedule = plan_schedule(
+        options.background,
+        usable=usable,
+        footage_fps=tracks.fps,
+        out_fps=fps,
+        n_out=n_out,
+        start_frame=start_frame,
+        thumbnails_of=lambda first, count: thumbnails(footage, first, count, tracks.fps),
+        aligned=partial(_one_shot, footage, info, tracks.fps),
+    )
+    if schedule.note:
+        notes.append(schedule.note)
+    _render(profile, speech, heard, tracks, schedule, footage, info, output, codec, options, stage, scratch)
+    return schedule
 
 
 def _footage(

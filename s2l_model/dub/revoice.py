@@ -109,11 +109,11 @@ def revoice(
                 f"the dub track is {speech.duration:.2f} s, the footage {n / float(fps):.2f} s: the output "
                 "keeps the footage's length (the track is padded with silence or cut)"
             )
-        heard = speech.heard(fps, n)
         layers = [
             _prepare_actor(part, video, n, fps, device, scratch / f"tracking{k}", stage, notes)
             for k, part in enumerate(parts)
         ]
+        heard = speech.heard(fps, n, prefetch=[layer.compositor.hears for layer in layers])
         # the footage plays frame for frame; the actors' lips are composed one after another
         job = RenderJob(layers, footage=np.arange(n), speech=heard, batch=options.batch)
         width, height = info.video.width, info.video.height
@@ -122,8 +122,11 @@ def revoice(
             output, fps=fps, size=(width, height), codec=codec, crf=options.crf,
             preset=options.encoder_preset, audio=speech_path, n_frames=n, overwrite=options.overwrite,
         ) as writer:  # fmt: skip
-            for rendered in render_frames(job, decoded, on_batch=partial(stage, "re-voicing")):
-                writer.write(rendered.frame)
+            try:
+                for rendered in render_frames(job, decoded, on_batch=partial(stage, "re-voicing")):
+                    writer.write(rendered.frame)
+            finally:
+                heard.close()
     rendered_frames = int(np.logical_or.reduce([layer.live for layer in layers]).sum())
     return RevoiceResult(output, n, rendered_frames, time.monotonic() - started, notes)
 

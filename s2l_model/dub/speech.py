@@ -12,12 +12,14 @@ hands the renderer the speech with it (``render.batch.SpeechFrames``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from s2l_model.features.frames import FeatureConfig
 from s2l_model.media import SPEECH_SAMPLE_RATE, decode_speech
 from s2l_model.render.batch import SpeechFrames
 
@@ -59,8 +61,11 @@ class SpeechTrack:
             out[lo - start : hi - start] = np.fromfile(self.path, dtype="<f4", count=hi - lo, offset=4 * lo)
         return out
 
-    def heard(self, fps: Fraction, n_frames: int | None = None) -> SpeechFrames:
+    def heard(
+        self, fps: Fraction, n_frames: int | None = None, prefetch: Iterable[FeatureConfig | None] = ()
+    ) -> SpeechFrames:
         """This speech as ``n_frames`` video frames at ``fps`` hear it (default: a video of its own length),
-        with each frame's speech activity."""
+        with each frame's speech activity; ``prefetch``: the feature windows computed ahead in the
+        background (``SpeechFrames.gated``)."""
         n = self.n_frames(fps) if n_frames is None else n_frames
-        return SpeechFrames.gated(self.read, n, fps, self.sample_rate, self.n_samples)
+        return SpeechFrames.gated(self.read, n, fps, self.sample_rate, self.n_samples, prefetch)

@@ -218,7 +218,10 @@ class FrameFeatures:
         config: FeatureConfig = FeatureConfig(),
         stats: UtteranceStats | None = None,
         recognizer: Recognizer | None = None,
+        ahead: int = 0,
     ) -> None:
+        """``ahead``: phoneme chunks computed ahead in a background thread (``PosteriorStream``); a caller
+        that walks forward through the frames, as a dub does, then rarely waits for the recogniser."""
         if config.mel_config.sample_rate != 50 * STEP_SAMPLES:
             raise ValueError("the speech features run at 16 kHz")
         self.read, self.n_samples, self.fps, self.config = read, n_samples, Fraction(fps), config
@@ -234,7 +237,13 @@ class FrameFeatures:
                 chunk_s=config.phoneme_chunk_s,
                 context_s=config.phoneme_context_s,
                 recognizer=recognizer or PhonemeRecognizer(),
+                ahead=ahead,
             )
+
+    def close(self) -> None:
+        """Stop computing ahead (the windows can still be read)."""
+        if self.posteriors is not None:
+            self.posteriors.close()
 
     def windows(self, frames: range) -> np.ndarray:
         """(len(frames), window_steps, dim) float32 windows of consecutive video frames ``frames``."""

@@ -25,7 +25,7 @@ hama is used only through ``ASRModel().session.run`` with the tensor names the m
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+import weakref
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -105,10 +105,16 @@ class PosteriorStream:
 
     Chunk c holds steps [c·C, (c+1)·C) (C = ``chunk_s`` × 50) and is computed from the audio of steps
     [c·C − X, (c+1)·C + X) (X = ``context_s`` × 50), cut at the signal's ends, so each step sees at least
-    ``context_s`` of the audio around it, as in a whole-file run. At most 2 chunks are cached (a caller
-    walking forward needs the current one and, at a border, the previous one): memory does not grow with
-    the speech's length. Steps before 0 or past the signal's last step are the posteriors of silence
-    (computed once, on zeros).
+    ``context_s`` of the audio around it, as in a whole-file run. Steps before 0 or past the signal's last
+    step are the posteriors of silence (computed once, on zeros).
+
+    Memory does not grow with the speech's length: besides the chunk last asked for and the one before it
+    (a caller walking forward needs the current one and, at a border, the previous one), at most ``ahead``
+    chunks are kept. With ``ahead`` > 0, a background thread computes the chunks after the last one asked
+    for while the caller works (a dub renders while the recogniser, which releases the GIL, runs on the
+    other core): the caller then rarely waits for the recogniser. Results are the same either way (a chunk
+    is a function of its audio alone). ``close()`` stops the thread; it also ends by itself once the last
+    chunk is done, or once the stream is no longer referenced.
     """
 
     def __init__(
@@ -118,20 +124,37 @@ class PosteriorStream:
         chunk_s: float = 20.0,
         context_s: float = 1.0,
         recognizer: Recognizer | None = None,
+        ahead: int = 0,
     ) -> None:
         self.chunk_steps = round(chunk_s * STEP_RATE)
         self.context_steps = round(context_s * STEP_RATE)
-        if self.chunk_steps < 1 or self.context_steps < 0:
-            raise ValueError("chunk_s must be > 0 and context_s >= 0")
+        if self.chunk_steps < 1 or self.context_steps < 0 or ahead < 0:
+            raise ValueError("chunk_s must be > 0, and context_s and ahead >= 0")
         if self.chunk_steps + 2 * self.context_steps >= MAX_RUN_STEPS:
             raise ValueError("chunk_s + 2 × context_s must stay under hama's 30 s per run")
         self.read = read
         self.n_samples = n_samples
         self.n_steps = n_samples // STEP_SAMPLES + 1 if n_samples > 0 else 0
+        self.n_chunks = -(-self.n_steps // self.chunk_steps)
         self.recognizer = recognizer or PhonemeRecognizer()
-        self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.ahead = ahead
+        self._chunks: dict[int, np.ndarray] = {}
+        self._busy: set[int] = set()  # chunks being computed (by the caller or the thread)
+        self._recent: list[int] = []  # the two chunks last asked for, the latest last
+        self._changed = threading.Condition()
+        self._closed = False
         self._silence: np.ndarray | None = None
         self.runs = 0  # recogniser calls so far (tests: caching works)
+        if ahead and self.n_chunks:
+            threading.Thread(
+                target=_compute_ahead, args=(weakref.ref(self),), name="s2l-phonemes", daemon=True
+            ).start()
+
+    def close(self) -> None:
+        """Stop computing ahead (the stream still answers, computing what it is asked for)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     def silence(self) -> np.ndarray:
         """(191,) the posterior of a silent step: the middle step of a run over 1 s of zeros."""
@@ -140,23 +163,65 @@ class PosteriorStream:
             self._silence = probs[len(probs) // 2].copy()
         return self._silence
 
-    def _chunk(self, c: int) -> np.ndarray:
-        if c in self._chunks:
-            self._chunks.move_to_end(c)
-            return self._chunks[c]
+    def _compute(self, c: int) -> np.ndarray:
+        """Chunk ``c`` from the recogniser (no locks held)."""
         lo = max(0, c * self.chunk_steps - self.context_steps)
         hi = min(self.n_steps, (c + 1) * self.chunk_steps + self.context_steps)
         # Steps lo … hi-1 are centred on samples 320·lo … 320·(hi-1); the run starts at 320·lo so its grid
         # is the global one, and stops at the signal's end (a whole-file run sees no trailing zeros).
         stop = self.n_samples if hi == self.n_steps else (hi - 1) * STEP_SAMPLES + STEP_SAMPLES // 2
         probs = self.recognizer.posteriors(self.read(lo * STEP_SAMPLES, stop))
-        self.runs += 1
         first = c * self.chunk_steps - lo
-        chunk = np.ascontiguousarray(probs[first : first + self.chunk_steps], dtype=np.float32)
+        return np.ascontiguousarray(probs[first : first + self.chunk_steps], dtype=np.float32)
+
+    def _ahead(self) -> range:
+        """The chunks the thread computes: the ``ahead`` after the one last asked for."""
+        first = self._recent[-1] + 1 if self._recent else 0
+        return range(first, min(self.n_chunks, first + self.ahead))
+
+    def _keep(self, c: int, chunk: np.ndarray) -> None:
+        """Store a computed chunk and drop those nobody will ask for soon (``_changed`` held)."""
+        self._busy.discard(c)
         self._chunks[c] = chunk
-        while len(self._chunks) > 2:
-            self._chunks.popitem(last=False)
+        self.runs += 1
+        kept = {*self._recent, *self._ahead()}
+        for old in [k for k in self._chunks if k not in kept and k != c]:
+            del self._chunks[old]
+        self._changed.notify_all()
+
+    def _chunk(self, c: int) -> np.ndarray:
+        with self._changed:
+            if not self._recent or self._recent[-1] != c:
+                self._recent = [*self._recent[-1:], c]
+                self._changed.notify_all()  # the thread may compute further ahead now
+            while c in self._busy:  # being computed ahead: wait for it rather than run it twice
+                self._changed.wait()
+            if c in self._chunks:
+                return self._chunks[c]
+            self._busy.add(c)
+        try:
+            chunk = self._compute(c)
+        except BaseException:
+            with self._changed:
+                self._busy.discard(c)
+                self._changed.notify_all()
+            raise
+        with self._changed:
+            self._keep(c, chunk)
         return chunk
+
+    def _claim_ahead(self) -> int | None:
+        """(the thread, ``_changed`` held) The next chunk to compute ahead, claimed; -1: none yet (after
+        waiting up to a second for the caller to move on); None: the thread's work is over."""
+        window = self._ahead()
+        todo = [k for k in window if k not in self._chunks and k not in self._busy]
+        if self._closed or (not todo and window.stop == self.n_chunks and not self._busy):
+            return None
+        if not todo:
+            self._changed.wait(timeout=1.0)
+            return -1
+        self._busy.add(todo[0])
+        return todo[0]
 
     def steps(self, start: int, stop: int) -> np.ndarray:
         """(stop − start, 191) float32 posteriors of steps start … stop − 1 (any integers)."""
@@ -175,6 +240,31 @@ class PosteriorStream:
             out[k - start : k - start + take] = chunk[k - base : k - base + take]
             k += take
         return out
+
+
+def _compute_ahead(stream_ref: weakref.ref[PosteriorStream]) -> None:
+    """The background thread of a ``PosteriorStream`` with ``ahead`` > 0. It holds the stream only while
+    it works on it, so a stream dropped without ``close()`` still lets its thread end."""
+    while True:
+        stream = stream_ref()
+        if stream is None:
+            return
+        with stream._changed:
+            c = stream._claim_ahead()
+        if c is None:
+            return
+        if c >= 0:
+            try:
+                chunk = stream._compute(c)
+            except BaseException:  # the caller computes the chunk itself then, and meets the error
+                with stream._changed:
+                    stream._busy.discard(c)
+                    stream._closed = True
+                    stream._changed.notify_all()
+                return
+            with stream._changed:
+                stream._keep(c, chunk)
+        del stream
 
 
 #: The recogniser's bilabial labels: sounds made with the lips closed (or nearly closed, ɸ and β), in any

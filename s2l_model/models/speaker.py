@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s2l_model.dataset.batches import FrameSpeech
+from s2l_model.features.frames import FeatureConfig
 from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
@@ -94,7 +95,8 @@ def put_back(
     x, y = origin
     h, w = region.shape
     frame = source.copy()
-    frame[y : y + h, x : x + w][region] = crop[region]
+    # copyto with a mask writes in place: twice as fast as boolean indexing (a gather, then a scatter).
+    np.copyto(frame[y : y + h, x : x + w], crop, where=region[..., None])
     mask = np.zeros(source.shape[:2], bool)
     mask[y : y + h, x : x + w] = region
     return frame, mask
@@ -188,6 +190,11 @@ class SpeakerModel(nn.Module):
             noise = torch.randn(codes.shape, generator=generator, device=codes.device, dtype=codes.dtype)
             codes = codes + code_noise * noise
         return self.field.condition_codes(codes, speech.seconds)
+
+    @property
+    def hears(self) -> FeatureConfig | None:
+        """The speech feature windows the mouth stage hears (None: a speech-driven field, log-mel only)."""
+        return self.config.speech_features() if self.mouth is not None else None
 
     def condition_codes(self, codes: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
         """The lip field's condition from (B, K) mouth codes (already driven: see ``MouthStage.drive``)."""

@@ -44,11 +44,30 @@ class SpeechFrames:
 
     @classmethod
     def gated(
-        cls, read: SampleReader, n_frames: int, fps: Fraction, sample_rate: int, n_samples: int
+        cls,
+        read: SampleReader,
+        n_frames: int,
+        fps: Fraction,
+        sample_rate: int,
+        n_samples: int,
+        prefetch: Iterable[FeatureConfig | None] = (),
     ) -> SpeechFrames:
         """The speech (``n_samples`` long) of ``n_frames`` output frames at ``fps``, with its speech
-        activity."""
-        return cls(read, fps, silero_activity(read, n_frames, fps, sample_rate), n_samples)
+        activity. The phoneme posteriors of the feature windows in ``prefetch`` (``LipCompositor.hears``;
+        None: nothing to hear) start now in a background thread and keep a chunk ahead of the frames asked
+        for (``PosteriorStream``): the recogniser runs while the activity is found and the frames render,
+        not between batches. Call ``close`` when done."""
+        features = {
+            config: FrameFeatures(read, n_samples, fps, config, ahead=1)
+            for config in dict.fromkeys(prefetch)
+            if config is not None
+        }
+        return cls(read, fps, silero_activity(read, n_frames, fps, sample_rate), n_samples, features)
+
+    def close(self) -> None:
+        """Stop computing any features ahead."""
+        for features in self._features.values():
+            features.close()
 
     def features(self, config: FeatureConfig) -> FrameFeatures:
         """The speech's feature windows as ``config`` hears them, made once (and shared by every face

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from s2l_model.features.frames import FrameFeatures
+from s2l_model.features.frames import FeatureConfig, FrameFeatures
 from s2l_model.features.speech import MelConfig, SampleReader, windows_for_frames
 from s2l_model.geometry.crop import Rect, canonical_to_observed, sample_image
 from s2l_model.models.speaker import SpeakerModel, put_back
@@ -116,9 +116,9 @@ class LipCompositor:
         )
 
     @property
-    def hears(self):
-        """What speech features the model needs (``features.frames.FeatureConfig``; None: log-mel only)."""
-        return self.model.config.speech_features() if self.model.mouth is not None else None
+    def hears(self) -> FeatureConfig | None:
+        """What speech features the model needs (None: log-mel only)."""
+        return self.model.hears
 
     @torch.no_grad()
     def _rest_lips(self, seconds: float) -> torch.Tensor:

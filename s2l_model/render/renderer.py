@@ -88,10 +88,18 @@ class ProfileRenderer:
             ],
             footage=index,
             speech=SpeechFrames.gated(
-                array_reader(speech.samples), n, fps, speech.sample_rate, len(speech.samples)
+                array_reader(speech.samples),
+                n,
+                fps,
+                speech.sample_rate,
+                len(speech.samples),
+                prefetch=[self.compositor.hears],
             ),
             batch=self.batch,
         )
         decoded = iter_frames(self.footage, info=self.info, start=seek_seconds(start, fps), max_frames=n)
-        for rendered in render_frames(job, decoded):
-            yield rendered.frame, rendered.region
+        try:
+            for rendered in render_frames(job, decoded):
+                yield rendered.frame, rendered.region
+        finally:
+            job.speech.close()

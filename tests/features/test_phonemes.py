@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -91,6 +94,73 @@ def test_stream_walking_forward_runs_each_chunk_once_and_keeps_two():
     assert stream.runs == 11 and len(stream._chunks) <= 2  # steps 0 … 1000: 11 chunks of 100
     stream.steps(0, 10)  # an old chunk again: recomputed, not kept forever
     assert stream.runs == 12 and len(stream._chunks) == 2
+
+
+class GatedRecognizer(LocalRecognizer):
+    """A ``LocalRecognizer`` that records which thread ran each chunk and, once ``hold`` is set, waits for
+    ``release`` before each run (so a test can see the stream working ahead while the caller is busy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.hold = threading.Event()
+        self.release = threading.Event()
+
+    def posteriors(self, samples: np.ndarray) -> np.ndarray:
+        if self.hold.is_set():
+            self.release.wait(timeout=10)
+        self.threads.append(threading.current_thread().name)
+        return super().posteriors(samples)
+
+
+def _wait_until(condition, seconds: float = 10.0) -> bool:
+    """Poll ``condition`` (not a timing assertion: the tests wait for an event, with a generous cap)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_stream_computing_ahead_gives_the_same_steps_with_bounded_memory_and_its_thread_ends():
+    samples = np.random.default_rng(2).standard_normal(20 * SR).astype(np.float32) * 0.1
+    plain = PosteriorStream(array_reader(samples), len(samples), 2.0, 0.5, LocalRecognizer())
+    recognizer = GatedRecognizer()
+    ahead = PosteriorStream(array_reader(samples), len(samples), 2.0, 0.5, recognizer, ahead=1)
+    thread = next(t for t in threading.enumerate() if t.name == "s2l-phonemes")
+    # the first chunk starts before anyone asks (a dub's first batch finds it done) ...
+    assert _wait_until(lambda: 0 in ahead._chunks)
+    assert recognizer.threads == ["s2l-phonemes"]
+    kept = 0
+    for lo in range(0, ahead.n_steps, 37):  # ... and each next one is computed while the caller reads
+        np.testing.assert_array_equal(ahead.steps(lo - 8, lo + 45), plain.steps(lo - 8, lo + 45))
+        kept = max(kept, len(ahead._chunks))
+    assert kept <= 3  # the chunk asked for, the one before it, and one ahead: flat in the speech's length
+    assert ahead.runs == plain.runs == 11  # every chunk once, none twice
+    assert "s2l-phonemes" in recognizer.threads[1:]
+    thread.join(timeout=10)  # the last chunk done, the thread ends by itself (no close())
+    assert not thread.is_alive()
+
+
+def test_a_stream_dropped_while_computing_ahead_lets_its_thread_end():
+    samples = np.random.default_rng(3).standard_normal(10 * SR).astype(np.float32) * 0.1
+    recognizer = GatedRecognizer()
+    recognizer.hold.set()
+    stream = PosteriorStream(array_reader(samples), len(samples), 2.0, 0.5, recognizer, ahead=2)
+    thread = next(t for t in threading.enumerate() if t.name == "s2l-phonemes")
+    del stream  # mid-run (the recogniser is held): nobody will ask for the rest
+    recognizer.release.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and recognizer.calls <= 2
+
+
+def test_a_closed_stream_still_answers():
+    samples = np.random.default_rng(4).standard_normal(6 * SR).astype(np.float32) * 0.1
+    whole = LocalRecognizer().posteriors(samples)
+    stream = PosteriorStream(array_reader(samples), len(samples), 2.0, 0.5, LocalRecognizer(), ahead=1)
+    stream.close()
+    np.testing.assert_allclose(stream.steps(0, len(whole)), whole, atol=1e-6)
 
 
 def test_stream_of_real_speech_matches_a_whole_file_run_within_the_measured_tolerance(english):
