@@ -1,7 +1,7 @@
 """Held-out quality of a profile against two fair baselines (issues 5 and 16).
 
     .venv/bin/python bench/heldout.py PROFILE.prof [--workdir WORKDIR] [--json bench/out/heldout.json]
-                                      [--composed-baselines]
+                                      [--composed-baselines] [--oracles]
 
 Every method renders the profile's held-out frames (the last 10 % of its video, never trained on) with the
 held-out speech, and is measured by the same ``evaluate`` code:
@@ -22,7 +22,9 @@ are the build's filtered tracks: ``WORKDIR/prep/landmarks.npy`` when ``--workdir
 else the copy the profile keeps (float16: 0.25 px steps at 512 px, 1 px at 1920). ``--composed-baselines``
 adds the old FROZEN-C2O and RETRIEVAL-C2O, which render the chosen training mouth through s2l's own
 composition (C2O paste with the soft lip mask, no Blend-Net); they need ``--workdir`` (the training set's
-lips).
+lips). ``--oracles`` (also ``--workdir``) composes each held-out frame's own canonical lips through the
+profile's model: the ceiling a perfect lip field would reach, at full and at the field's training size, and
+without Blend-Net and with bicubic C2O (where the composition softens the mouth).
 
 Figures: mouth-region PSNR and SSIM (the default 1.6 x 1.1 mouth-width box and the square 1.6 box), LMD,
 the sync scores (profile-free envelope r and phones d', and the profile's sync expert), whole-frame PSNR,
@@ -45,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -183,12 +186,66 @@ def composed_baselines(profile: SpeakerProfile, workdir: Path, video: Path) -> d
     }
 
 
-class ComposedPasteRenderer:
-    """Pastes a chosen canonical mouth image into each frame through s2l's C2O composition (no Blend-Net,
-    the mesh depth): how the baselines were rendered before issue 16."""
+def oracles(profile: SpeakerProfile, workdir: Path, video: Path) -> dict[str, object]:
+    """``--oracles``: each held-out frame's *own* canonical lips (the training set's warp of the real frame)
+    composed by the profile's model (learned depth, Blend-Net): what a perfect lip field would score, at
+    full resolution and at the resolution the lip field trains at (its queries are upsampled from there)."""
+    from s2l_model.dataset.trainset import load_training_set
 
-    def __init__(self, data, model, video: Path, choose: Choose) -> None:
+    data = load_training_set(WorkFolder(workdir).trainset.root)
+    model = profile.model.eval()
+    own: Choose = lambda frames, speech: list(frames)  # noqa: E731
+    return {
+        "ORACLE lips": ComposedPasteRenderer(data, model, video, own),
+        "ORACLE lips at training size": ComposedPasteRenderer(
+            data, model, video, own, lips_size=model.field.train_size
+        ),
+        # where the composition softens: Blend-Net, and how C2O resamples the lip image (IMAGE_SAMPLING)
+        "ORACLE lips, no Blend-Net": ComposedPasteRenderer(data, model, video, own, blend=False),
+        "ORACLE lips, bilinear C2O": ComposedPasteRenderer(data, model, video, own, sampling="bilinear"),
+        "ORACLE lips, bicubic C2O": ComposedPasteRenderer(data, model, video, own, sampling="bicubic"),
+        "ORACLE lips, bicubic C2O, no Blend-Net": ComposedPasteRenderer(
+            data, model, video, own, sampling="bicubic", blend=False
+        ),
+    }
+
+
+class ComposedPasteRenderer:
+    """Pastes a chosen canonical mouth image into each frame through s2l's C2O composition (with a fresh
+    model: no Blend-Net, the mesh depth, how the baselines were rendered before issue 16; with a profile's
+    model: its learned depth and Blend-Net). ``lips_size`` (w, h): the lips pass through that resolution
+    first (area down, bilinear up); ``sampling``: how C2O resamples the lip image (None: as
+    ``model.compose`` does, ``IMAGE_SAMPLING``); ``blend``: False leaves Blend-Net out."""
+
+    def __init__(
+        self,
+        data,
+        model,
+        video: Path,
+        choose: Choose,
+        lips_size: tuple[int, int] | None = None,
+        sampling: str | None = None,
+        blend: bool = True,
+    ) -> None:
         self.data, self.model, self.video, self.choose = data, model, video, choose
+        self.lips_size, self.sampling, self.blend = lips_size, sampling, blend
+
+    def _compose(self, lips: torch.Tensor, crop: torch.Tensor, grid: torch.Tensor):
+        """(output, blend mask): ``model.compose``, or its steps with this renderer's sampling and blend."""
+        model = self.model
+        if self.sampling is None and (self.blend or not model.use_blend):
+            out = model.compose(lips, crop, grid)
+            return out.output, out.blend_mask
+        from s2l_model.geometry.crop import IMAGE_SAMPLING, sample_image
+
+        patch = model.layout.patch
+        sampling = self.sampling or IMAGE_SAMPLING
+        warped = sample_image(model.merge_lips(lips), grid, patch, "border", sampling)
+        masks = sample_image(torch.cat([model.lip_mask, model.blend_mask], dim=1), grid, patch)
+        lip_mask, blend_mask = masks[:, :1], masks[:, 1:]
+        pasted = lip_mask * warped + (1 - lip_mask) * crop
+        use_blend = self.blend and model.use_blend
+        return (model.blend(pasted, blend_mask) if use_blend else pasted), blend_mask
 
     def render_with_regions(
         self, frames: Sequence[int], speech: Speech
@@ -207,6 +264,10 @@ class ComposedPasteRenderer:
                     yield src, np.zeros(src.shape[:2], bool)
                     continue
                 lips = torch.from_numpy(np.asarray(d.lips[sources[k]])).permute(2, 0, 1)[None].float() / 255
+                if self.lips_size is not None:
+                    full = lips.shape[-2:]
+                    small = F.interpolate(lips, size=self.lips_size[::-1], mode="area")
+                    lips = F.interpolate(small, size=full, mode="bilinear", align_corners=False)
                 x, y = (int(v) for v in d.origins[f])
                 crop = torch.from_numpy(src[y : y + ch, x : x + cw]).permute(2, 0, 1)[None].float() / 255
                 grid = model.crop_grid(
@@ -214,9 +275,9 @@ class ComposedPasteRenderer:
                     torch.from_numpy(d.translations[f : f + 1]),
                     torch.from_numpy(d.origins[f : f + 1].astype(np.int64)),
                 )
-                out = model.compose(lips, crop, grid)
-                pixels = (out.output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                yield put_back(src, (x, y), pixels, out.blend_mask[0, 0].numpy() > 0)
+                output, blend_mask = self._compose(lips, crop, grid)
+                pixels = (output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+                yield put_back(src, (x, y), pixels, blend_mask[0, 0].numpy() > 0)
 
 
 def footage_landmarks(profile: SpeakerProfile, workdir: Path | None) -> tuple[np.ndarray, str]:
@@ -244,6 +305,12 @@ def main() -> None:
         help="also the old FROZEN-C2O / RETRIEVAL-C2O through s2l's composition (needs --workdir)",
     )
     parser.add_argument(
+        "--oracles",
+        action="store_true",
+        help="also each held-out frame's own canonical lips through the profile's composition, at full "
+        "and at the lip field's training resolution: a perfect lip field's score (needs --workdir)",
+    )
+    parser.add_argument(
         "--mask",
         choices=sorted(PASTE_MASKS),
         default=MOUTH_MASK.name,
@@ -252,8 +319,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="run only these methods")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    if args.composed_baselines and args.workdir is None:
-        parser.error("--composed-baselines needs --workdir (the training set's lips)")
+    if (args.composed_baselines or args.oracles) and args.workdir is None:
+        parser.error("--composed-baselines and --oracles need --workdir (the training set's lips)")
     torch.set_num_threads(torch.get_num_threads())
     profile = SpeakerProfile.load(args.profile)
     fps = profile.fps
@@ -282,6 +349,8 @@ def main() -> None:
         }
         if args.composed_baselines:
             renderers.update(composed_baselines(profile, args.workdir, video))
+        if args.oracles:
+            renderers.update(oracles(profile, args.workdir, video))
         if args.only:
             renderers = {k: v for k, v in renderers.items() if k in args.only}
         for name, inner in renderers.items():

@@ -34,6 +34,7 @@ from s2l_model.features.frames import FeatureConfig
 from s2l_model.features.speech import MelConfig, speech_windows
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
+    IMAGE_SAMPLING,
     Rect,
     canonical_to_observed,
     crop_layout,
@@ -49,7 +50,7 @@ from s2l_model.prepare.pipeline import Prepared
 from s2l_model.prepare.workfolder import TrainsetFolder
 from s2l_model.progress import CountFn as ProgressFn
 
-FORMAT_VERSION = 3  # 2: the mouth set (issue 16); 3: with the training speech's activity
+FORMAT_VERSION = 4  # 2: the mouth set (issue 16); 3: with the training speech's activity; 4: bicubic lips
 BLEND_SIDE = 0.3  # Blend-Net region: the lip box grown by this many box widths left and right,
 BLEND_TOP = 0.25  # … box heights upwards,
 BLEND_BOTTOM = 0.6  # … and box heights downwards (the chin moves with the jaw)
@@ -204,7 +205,7 @@ def build_training_set(
             torch.from_numpy(translations[f : f + 1]),
         )
         image = torch.from_numpy(frame).permute(2, 0, 1)[None].float()
-        sampled = sample_image(image, obs, frame_rect)[0]  # (3, P)
+        sampled = sample_image(image, obs, frame_rect, mode=IMAGE_SAMPLING)[0]  # (3, P)
         lips[f] = sampled.T.reshape(box.height, box.width, 3).round().clamp(0, 255).byte().numpy()
         lip_valid[f] = inside_rect(obs[0], frame_rect).reshape(box.height, box.width).numpy()
     for array in (lips, lip_valid, crops):

@@ -24,7 +24,14 @@ from s2l_model.features.frames import FeatureConfig
 from s2l_model.fields.depth import CanonicalDepthField
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
-from s2l_model.geometry.crop import DepthFn, Rect, observed_to_canonical, pixel_centres, sample_image
+from s2l_model.geometry.crop import (
+    IMAGE_SAMPLING,
+    DepthFn,
+    Rect,
+    observed_to_canonical,
+    pixel_centres,
+    sample_image,
+)
 from s2l_model.geometry.mouthcode import mouth_points
 from s2l_model.models.blend import BlendNet
 from s2l_model.models.config import ModelConfig
@@ -256,7 +263,7 @@ class SpeakerModel(nn.Module):
 
         merged = self.merge_lips(lips)
         patch = self.layout.patch
-        warped = sample_image(merged, grid, patch, padding="border")
+        warped = sample_image(merged, grid, patch, padding="border", mode=IMAGE_SAMPLING)
         masks = sample_image(torch.cat([self.lip_mask, self.blend_mask], dim=1), grid, patch, padding="zeros")
         lip_mask, blend_mask = masks[:, :1], masks[:, 1:]
         pasted = lip_mask * warped + (1 - lip_mask) * crops
