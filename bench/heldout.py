@@ -263,7 +263,7 @@ class ComposedPasteRenderer:
                 if not d.usable[f]:
                     yield src, np.zeros(src.shape[:2], bool)
                     continue
-                lips = torch.from_numpy(np.asarray(d.lips[sources[k]])).permute(2, 0, 1)[None].float() / 255
+                lips = torch.from_numpy(np.array(d.lips[sources[k]])).permute(2, 0, 1)[None].float() / 255
                 if self.lips_size is not None:
                     full = lips.shape[-2:]
                     small = F.interpolate(lips, size=self.lips_size[::-1], mode="area")
