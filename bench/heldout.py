@@ -57,6 +57,7 @@ from s2l_model.evaluate.compare import EvaluateConfig  # noqa: E402
 from s2l_model.evaluate.heldout import add_expert_scores, evaluate_heldout, evaluation_metrics  # noqa: E402
 from s2l_model.evaluate.report import format_value  # noqa: E402
 from s2l_model.features.speech import speech_windows  # noqa: E402
+from s2l_model.geometry.crop import IMAGE_SAMPLING  # noqa: E402
 from s2l_model.media import Speech, iter_frames, load_speech, probe_video, seek_seconds  # noqa: E402
 from s2l_model.metrics.landmarks import found_mask, lip_points  # noqa: E402
 from s2l_model.metrics.seam import seam_score, summarise  # noqa: E402
@@ -214,8 +215,8 @@ class ComposedPasteRenderer:
     """Pastes a chosen canonical mouth image into each frame through s2l's C2O composition (with a fresh
     model: no Blend-Net, the mesh depth, how the baselines were rendered before issue 16; with a profile's
     model: its learned depth and Blend-Net). ``lips_size`` (w, h): the lips pass through that resolution
-    first (area down, bilinear up); ``sampling``: how C2O resamples the lip image (None: as
-    ``model.compose`` does, ``IMAGE_SAMPLING``); ``blend``: False leaves Blend-Net out."""
+    first (area down, bilinear up); ``sampling``: how C2O resamples the lip image; ``blend``: False
+    leaves Blend-Net out."""
 
     def __init__(
         self,
@@ -224,28 +225,11 @@ class ComposedPasteRenderer:
         video: Path,
         choose: Choose,
         lips_size: tuple[int, int] | None = None,
-        sampling: str | None = None,
+        sampling: str = IMAGE_SAMPLING,
         blend: bool = True,
     ) -> None:
         self.data, self.model, self.video, self.choose = data, model, video, choose
         self.lips_size, self.sampling, self.blend = lips_size, sampling, blend
-
-    def _compose(self, lips: torch.Tensor, crop: torch.Tensor, grid: torch.Tensor):
-        """(output, blend mask): ``model.compose``, or its steps with this renderer's sampling and blend."""
-        model = self.model
-        if self.sampling is None and (self.blend or not model.use_blend):
-            out = model.compose(lips, crop, grid)
-            return out.output, out.blend_mask
-        from s2l_model.geometry.crop import IMAGE_SAMPLING, sample_image
-
-        patch = model.layout.patch
-        sampling = self.sampling or IMAGE_SAMPLING
-        warped = sample_image(model.merge_lips(lips), grid, patch, "border", sampling)
-        masks = sample_image(torch.cat([model.lip_mask, model.blend_mask], dim=1), grid, patch)
-        lip_mask, blend_mask = masks[:, :1], masks[:, 1:]
-        pasted = lip_mask * warped + (1 - lip_mask) * crop
-        use_blend = self.blend and model.use_blend
-        return (model.blend(pasted, blend_mask) if use_blend else pasted), blend_mask
 
     def render_with_regions(
         self, frames: Sequence[int], speech: Speech
@@ -275,9 +259,9 @@ class ComposedPasteRenderer:
                     torch.from_numpy(d.translations[f : f + 1]),
                     torch.from_numpy(d.origins[f : f + 1].astype(np.int64)),
                 )
-                output, blend_mask = self._compose(lips, crop, grid)
-                pixels = (output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                yield put_back(src, (x, y), pixels, blend_mask[0, 0].numpy() > 0)
+                out = model.compose(lips, crop, grid, sampling=self.sampling, blend=self.blend)
+                pixels = (out.output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+                yield put_back(src, (x, y), pixels, out.blend_mask[0, 0].numpy() > 0)
 
 
 def footage_landmarks(profile: SpeakerProfile, workdir: Path | None) -> tuple[np.ndarray, str]:

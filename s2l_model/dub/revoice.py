@@ -118,15 +118,15 @@ def revoice(
         job = RenderJob(layers, footage=np.arange(n), speech=heard, batch=options.batch)
         width, height = info.video.width, info.video.height
         decoded = iter_frames(video, info=info)
-        with VideoWriter(
-            output, fps=fps, size=(width, height), codec=codec, crf=options.crf,
-            preset=options.encoder_preset, audio=speech_path, n_frames=n, overwrite=options.overwrite,
-        ) as writer:  # fmt: skip
-            try:
+        try:
+            with VideoWriter(
+                output, fps=fps, size=(width, height), codec=codec, crf=options.crf,
+                preset=options.encoder_preset, audio=speech_path, n_frames=n, overwrite=options.overwrite,
+            ) as writer:  # fmt: skip
                 for rendered in render_frames(job, decoded, on_batch=partial(stage, "re-voicing")):
                     writer.write(rendered.frame)
-            finally:
-                heard.close()
+        finally:
+            heard.close()  # the phonemes computed ahead stop, however the render ends
     rendered_frames = int(np.logical_or.reduce([layer.live for layer in layers]).sum())
     return RevoiceResult(output, n, rendered_frames, time.monotonic() - started, notes)
 

@@ -257,17 +257,21 @@ class SpeakerModel(nn.Module):
         crops: torch.Tensor,
         grid: torch.Tensor,
         holes: tuple[float, float, torch.Generator | None] | None = None,
+        sampling: str = IMAGE_SAMPLING,
+        blend: bool = True,
     ) -> Composed:
-        """Paste generated ``lips`` into observed ``crops`` (B, 3, ch, cw) in [0, 1] along C2O ``grid``."""
+        """Paste generated ``lips`` into observed ``crops`` (B, 3, ch, cw) in [0, 1] along C2O ``grid``.
+        ``sampling`` (how C2O resamples the lips) and ``blend`` (False: no Blend-Net) are for the benches'
+        ablations (``bench/heldout.py --oracles``)."""
         from s2l_model.models.blend import black_holes
 
         merged = self.merge_lips(lips)
         patch = self.layout.patch
-        warped = sample_image(merged, grid, patch, padding="border", mode=IMAGE_SAMPLING)
+        warped = sample_image(merged, grid, patch, padding="border", mode=sampling)
         masks = sample_image(torch.cat([self.lip_mask, self.blend_mask], dim=1), grid, patch, padding="zeros")
         lip_mask, blend_mask = masks[:, :1], masks[:, 1:]
         pasted = lip_mask * warped + (1 - lip_mask) * crops
-        if not self.use_blend:
+        if not (self.use_blend and blend):
             return Composed(pasted, pasted, lip_mask, blend_mask)
         net_in = pasted if holes is None else black_holes(pasted, lip_mask, *holes)
         return Composed(self.blend(net_in, blend_mask), pasted, lip_mask, blend_mask)
