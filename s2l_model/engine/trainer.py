@@ -27,6 +27,7 @@ from s2l_model.dataset.trainset import TrainingSet
 from s2l_model.engine.config import Preset, TrainConfig
 from s2l_model.features.frames import bilabial_channels
 from s2l_model.features.phonemes import STEP_RATE
+from s2l_model.fields.detail import bank_size, exemplar_frames
 from s2l_model.fields.lip import code_kernels, fit_appearance
 from s2l_model.geometry.mouthcode import code_opening
 from s2l_model.models.losses import LossOptions, SpeakerLosses, expert_accuracy, lip_psnr
@@ -68,8 +69,19 @@ class TrainResult:
     mouth_check: dict[str, float] = field(default_factory=dict)  # the mouth stage on its calibration slice
 
 
+def _coded_frames(data: TrainingSet) -> np.ndarray:
+    """The training frames with a finite mouth code (none without a mouth set)."""
+    if data.mouth is None:
+        return np.zeros(0, np.int64)
+    return data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]
+
+
 def layout_of(data: TrainingSet, preset: Preset) -> SceneLayout:
     cfg = preset.model
+    exemplars = 0
+    if cfg.drive == "mouth":
+        box = data.lip_box
+        exemplars = bank_size(cfg.lip_detail_exemplars, box.width, box.height, len(_coded_frames(data)))
     return SceneLayout(
         width=data.width,
         height=data.height,
@@ -82,6 +94,7 @@ def layout_of(data: TrainingSet, preset: Preset) -> SceneLayout:
         sync_size=scaled_size(data.lip_box, cfg.sync_width),
         sync_mel_frames=data.sync_speech.shape[1],
         n_mels=data.speech.shape[2],
+        detail_exemplars=exemplars,
     )
 
 
@@ -104,8 +117,11 @@ def build_model(data: TrainingSet, preset: Preset) -> SpeakerModel:
         model.mouth.set_basis(data.mouth.basis, data.mouth.rest)
         model.mouth.bilabial.copy_(torch.from_numpy(bilabial_channels(preset.model.speech_features())))
         field = model.field
-        frames = data.train_frames[np.isfinite(data.mouth.codes[data.train_frames]).all(axis=1)]
+        frames = _coded_frames(data)
         codes = data.mouth.codes[frames]
+        if model.detail is not None:  # render-only: real detail of exemplar frames, by code
+            picked = frames[exemplar_frames(codes, model.detail.codes.shape[0])]
+            model.detail.fill(data.mouth.codes[picked], data.lips[picked], data.lip_valid[picked])
         if field.appearance is not None and field.config.appearance_kernels > 0:
             centres, width = code_kernels(codes, field.config.appearance_kernels)
             field.set_kernels(torch.from_numpy(centres), width)

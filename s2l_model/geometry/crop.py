@@ -19,6 +19,7 @@ size (the largest projected box, grown by ``CROP_MARGIN``); other footage uses t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -70,6 +71,18 @@ def pixel_centres(rect: Rect, width: int, height: int, dtype: torch.dtype = torc
 #: bicubic ones (``bench/heldout.py --oracles``). Depth, masks and the sync expert's (area-downsampled)
 #: crops stay bilinear.
 IMAGE_SAMPLING = "bicubic"
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(B, C, H, W) blurred by a separable Gaussian of ``sigma`` px (radius 3 sigma, edges replicated)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-(taps**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    channels = image.shape[1]
+    x = F.pad(image, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def sample_image(

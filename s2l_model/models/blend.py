@@ -4,6 +4,12 @@ Input: the pasted crop (RGB in [-1, 1], black where warping left holes) and the 
 residual added to the pasted crop *inside the blend region only*, so every pixel outside it stays the source
 pixel. The last layer starts at zero: an untrained Blend-Net is the plain paste. No batch normalisation
 (batches are a handful of crops); LeakyReLU throughout.
+
+With ``residual_sigma`` > 0 (our departure, the default since issue 16's tenth session) the residual is
+low-passed by a Gaussian of that many pixels before it is added: Blend-Net then corrects colour and shading
+but cannot smooth the texture it is given (the lips' and the footage's). Trained with a full-band residual,
+it took a tenth of the mouth's sharpness (CPBD 0.144 → 0.129 with the frames' own lips) and 6 % of the
+gradient energy around the region's border; low-passed, it keeps both (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from s2l_model.geometry.crop import gaussian_blur
 
 
 def _double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -23,10 +31,14 @@ def _double_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class BlendNet(nn.Module):
-    """Two down-sampling levels; input sizes must be multiples of 4."""
+    """Two down-sampling levels; input sizes must be multiples of 4. ``residual_sigma``: the Gaussian (px)
+    the residual is low-passed by (0: the paper's full-band residual)."""
 
-    def __init__(self, channels: int = 16) -> None:
+    def __init__(self, channels: int = 16, residual_sigma: float = 0.0) -> None:
         super().__init__()
+        if residual_sigma < 0:
+            raise ValueError(f"residual_sigma must be >= 0, got {residual_sigma}")
+        self.residual_sigma = residual_sigma
         c = channels
         self.inc = _double_conv(4, c)
         self.down1 = _double_conv(c, 2 * c)
@@ -46,7 +58,10 @@ class BlendNet(nn.Module):
         u = self.up1(torch.cat([u, x2], dim=1))
         u = F.interpolate(u, size=x1.shape[-2:], mode="bilinear", align_corners=False)
         u = self.up2(torch.cat([u, x1], dim=1))
-        return pasted + region * self.outc(u)
+        residual = region * self.outc(u)  # the output outside the region is never trained: not blurred in
+        if self.residual_sigma > 0:
+            residual = region * gaussian_blur(residual, self.residual_sigma)
+        return pasted + residual
 
 
 def black_holes(

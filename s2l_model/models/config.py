@@ -23,6 +23,15 @@ class ModelConfig(LipFieldConfig):
 
     lip_width: int = 64  # training width (px) of the canonical lip image; height keeps the box's aspect
     blend_channels: int = 16
+    # Blend-Net's residual is low-passed by a Gaussian of this share of the lip box's width (3 px for a
+    # 120 px box), so it corrects colour and shading without smoothing texture (``models.blend``); 0: the
+    # paper's full-band residual. A share, not pixels, so the filter follows the face's size.
+    blend_residual_blur: float = 1 / 40
+    # The real lip detail bank (``fields.detail``): up to this many exemplar frames' high-passed luma, added
+    # by nearest mouth code at render time (0: none); the high-pass's Gaussian as a share of the lip box's
+    # width (1 px for a 120 px box).
+    lip_detail_exemplars: int = 512
+    lip_detail_blur: float = 1 / 120
     sync_width: int = 48  # the sync expert's mouth image, grey, px
     sync_frames: int = 5  # mouth images per sync window (0.2 s at 25 fps)
     speech_phonemes: bool = True  # the mouth stage hears phoneme posteriors (hama's recogniser) …
@@ -33,8 +42,9 @@ class ModelConfig(LipFieldConfig):
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """The model sizes stored in a profile's manifest."""
-        return from_table(cls, values, "profile", "model")
+        """The model sizes stored in a profile's manifest. Profiles from before ``blend_residual_blur`` were
+        trained with the full-band residual, and render so."""
+        return from_table(cls, {"blend_residual_blur": 0.0, **values}, "profile", "model")
 
     def speech_features(self) -> FeatureConfig:
         """What the mouth stage hears (``features.frames``)."""

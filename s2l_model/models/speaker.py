@@ -22,6 +22,7 @@ from torch import nn
 from s2l_model.dataset.batches import FrameSpeech
 from s2l_model.features.frames import FeatureConfig
 from s2l_model.fields.depth import CanonicalDepthField
+from s2l_model.fields.detail import LipDetailBank
 from s2l_model.fields.lip import LipField
 from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
@@ -54,6 +55,7 @@ class SceneLayout:
     sync_size: tuple[int, int]
     sync_mel_frames: int
     n_mels: int = 80
+    detail_exemplars: int = 0  # the lip detail bank's size (0: none, as in profiles from before it)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +70,7 @@ class SceneLayout:
             "sync_size": list(self.sync_size),
             "sync_mel_frames": self.sync_mel_frames,
             "n_mels": self.n_mels,
+            "detail_exemplars": self.detail_exemplars,
         }
 
     @classmethod
@@ -85,6 +88,7 @@ class SceneLayout:
             sync_size=(int(d["sync_size"][0]), int(d["sync_size"][1])),
             sync_mel_frames=int(d["sync_mel_frames"]),
             n_mels=int(d.get("n_mels", 80)),
+            detail_exemplars=int(d.get("detail_exemplars", 0)),
         )
 
 
@@ -147,7 +151,7 @@ class SpeakerModel(nn.Module):
         self.depth = CanonicalDepthField(
             torch.from_numpy(np.ascontiguousarray(depth_patch)), layout.patch, learn_depth
         )
-        self.blend = BlendNet(config.blend_channels)
+        self.blend = BlendNet(config.blend_channels, config.blend_residual_blur * layout.lip_box.width)
         self.mouth: MouthStage | None = None
         if self.field.by_codes:
             features = config.speech_features()
@@ -155,6 +159,15 @@ class SpeakerModel(nn.Module):
                 features.dim, features.window_steps, config.mouth_components, len(mouth_points())
             )
         self.expert = SyncExpert(config.sync_frames, config.sync_dim, layout.n_mels)
+        self.detail: LipDetailBank | None = None
+        if self.field.by_codes and layout.detail_exemplars > 0:
+            self.detail = LipDetailBank(
+                layout.detail_exemplars,
+                config.mouth_components,
+                box.width,
+                box.height,
+                sigma=config.lip_detail_blur * box.width,
+            )
         self.register_buffer("canonical", canonical[None])
         self.register_buffer(
             "lip_mask", torch.from_numpy(np.ascontiguousarray(lip_mask_patch)).float()[None, None]
@@ -206,6 +219,13 @@ class SpeakerModel(nn.Module):
     def condition_codes(self, codes: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
         """The lip field's condition from (B, K) mouth codes (already driven: see ``MouthStage.drive``)."""
         return self.field.condition_codes(codes, seconds)
+
+    def render_lips(self, codes: torch.Tensor, seconds: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h, w) lips at the lip box's full size for (B, K) mouth codes at (B,) frame times: the lip
+        field's, plus the real detail of the exemplar nearest each code where the model has a bank."""
+        box = self.layout.lip_box
+        lips = self.field.render(self.condition_codes(codes, seconds), box.width, box.height)
+        return lips if self.detail is None else self.detail.add(lips, codes)
 
     def freeze_expert(self) -> None:
         """Stage 2 on: the sync expert is a fixed judge (and speech code); ``train()`` undoes its eval mode,

@@ -126,8 +126,7 @@ class LipCompositor:
         box = self.layout.lip_box
         stage = self.model.mouth
         if stage is not None:
-            cond = self.model.condition_codes(stage.rest[None], torch.tensor([seconds], device=self.device))
-            return self.model.field.render(cond, box.width, box.height)
+            return self.model.render_lips(stage.rest[None], torch.tensor([seconds], device=self.device))
         silence = float(np.log(MelConfig().floor))
         n_mels = self.layout.n_mels
         mel = torch.full((1, MelConfig().window_frames, n_mels), silence, device=self.device)
@@ -189,13 +188,13 @@ class LipCompositor:
             weight = torch.from_numpy(activity.astype(np.float32)).to(dev)
         if model.mouth is not None and codes is not None:
             given = torch.from_numpy(np.nan_to_num(codes).astype(np.float32)).to(dev)
-            lips = model.field.render(model.condition_codes(given, seconds), box.width, box.height)
+            lips = model.render_lips(given, seconds)
         elif model.mouth is not None:
             if features is None:
                 raise ValueError("a mouth-driven profile needs the speech's feature windows")
             windows = torch.from_numpy(np.ascontiguousarray(features.windows(span)[pick])).to(dev)
             codes = model.mouth.speak(windows, weight, self.mouth_amp)
-            lips = model.field.render(model.condition_codes(codes, seconds), box.width, box.height)
+            lips = model.render_lips(codes, seconds)
         else:
             mels = windows_for_frames(speech, fps, span)[pick]
             sync_mels = windows_for_frames(speech, fps, span, self.sync_config)[pick]

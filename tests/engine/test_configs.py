@@ -72,3 +72,12 @@ def test_model_config_round_trips_through_a_profile_manifest_and_feeds_the_lip_f
         config.mlp_width,
         config.frequencies,
     )
+
+
+def test_profiles_from_before_the_blend_residual_blur_render_with_the_full_band_residual() -> None:
+    config = load_preset("fast").model
+    assert config.blend_residual_blur > 0  # the presets low-pass Blend-Net's residual
+    old = config.to_dict()
+    del old["blend_residual_blur"]  # a manifest written before the setting existed
+    assert ModelConfig.from_dict(old).blend_residual_blur == 0.0  # as it was trained
+    assert ModelConfig.from_dict(config.to_dict()).blend_residual_blur == config.blend_residual_blur

@@ -26,6 +26,7 @@ from s2l_model.geometry.camera import PinholeCamera
 from s2l_model.geometry.crop import (
     Rect,
     canonical_to_observed,
+    gaussian_blur,
     observed_to_canonical,
     pixel_centres,
     sample_image,
@@ -153,9 +154,10 @@ def test_grid_encoding_variant_runs() -> None:
     assert field.encoding.grids[0].grad is not None  # type: ignore[union-attr]
 
 
-def test_blend_net_leaves_pixels_outside_its_region_untouched() -> None:
+@pytest.mark.parametrize("sigma", [0.0, 1.5])
+def test_blend_net_leaves_pixels_outside_its_region_untouched(sigma: float) -> None:
     torch.manual_seed(0)
-    net = BlendNet(4)
+    net = BlendNet(4, residual_sigma=sigma)
     torch.nn.init.normal_(net.outc.weight)  # a trained net changes pixels; the region must still hold
     pasted = torch.rand(2, 3, 16, 20)
     region = torch.zeros(2, 1, 16, 20)
@@ -163,6 +165,47 @@ def test_blend_net_leaves_pixels_outside_its_region_untouched() -> None:
     out = net(pasted, region)
     assert torch.equal(out[..., region[0, 0] == 0], pasted[..., region[0, 0] == 0])
     assert not torch.equal(out[..., region[0, 0] == 1], pasted[..., region[0, 0] == 1])
+
+
+def checkerboard_part(image: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    """The per-channel amplitude of the finest texture a pixel grid holds, (-1)^(x+y), over a window."""
+    ys, xs = torch.meshgrid(torch.arange(image.shape[-2]), torch.arange(image.shape[-1]), indexing="ij")
+    sign = (1 - 2 * ((ys + xs) % 2)).to(image.dtype)
+    return (image * sign)[..., rows, cols].mean(dim=(-2, -1))
+
+
+def test_a_low_passed_blend_residual_keeps_the_texture_it_is_given() -> None:
+    """Blend-Net with ``residual_sigma`` corrects colour, never the pasted texture: the finest pattern of
+    the paste comes out as it went in. The paper's full-band residual, same weights, changes it."""
+    torch.manual_seed(0)
+    h, w = 32, 40
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    texture = 0.1 * (1 - 2 * ((ys + xs) % 2)).float()
+    pasted = (0.5 + texture + 0.2 * torch.rand(1, 3, 1, 1)).expand(2, 3, h, w).clamp(0, 1)
+    region = torch.zeros(2, 1, h, w)
+    region[..., 4:28, 4:36] = 1
+    inner = (slice(10, 22), slice(10, 30))  # 3 sigma and more inside the region's border
+    given = checkerboard_part(pasted, *inner)
+    changed = {}
+    for sigma in (0.0, 1.5):
+        net = BlendNet(4, residual_sigma=sigma)
+        torch.manual_seed(1)  # the same "trained" weights for both
+        net.load_state_dict(BlendNet(4).state_dict())
+        torch.nn.init.normal_(net.outc.weight)
+        with torch.no_grad():
+            out = net(pasted, region)
+        assert (out - pasted).abs().amax() > 0.05  # the net does change the region's colours
+        changed[sigma] = (checkerboard_part(out, *inner) - given).abs().amax().item()
+    assert changed[1.5] < 1e-5 < 1e-3 < changed[0.0]
+
+
+def test_gaussian_blur_keeps_a_constant_and_sums_to_one() -> None:
+    image = torch.full((1, 2, 9, 11), 0.3)
+    assert torch.allclose(gaussian_blur(image, 1.5), image, atol=1e-6)
+    dot = torch.zeros(1, 1, 21, 21)
+    dot[..., 10, 10] = 1
+    spread = gaussian_blur(dot, 2.0)
+    assert abs(spread.sum().item() - 1) < 1e-3 and spread[..., 10, 10].item() < 0.05
 
 
 def test_black_holes_only_where_warped_content_is() -> None:
