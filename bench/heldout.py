@@ -216,7 +216,8 @@ class ComposedPasteRenderer:
     model: no Blend-Net, the mesh depth, how the baselines were rendered before issue 16; with a profile's
     model: its learned depth and Blend-Net). ``lips_size`` (w, h): the lips pass through that resolution
     first (area down, bilinear up); ``sampling``: how C2O resamples the lip image; ``blend``: False
-    leaves Blend-Net out."""
+    leaves Blend-Net out; ``residual_sigma``: Blend-Net's low-pass for this renderer, px (None: the
+    model's own). Subclasses change where the lips come from (``canonical_lips``)."""
 
     def __init__(
         self,
@@ -227,27 +228,51 @@ class ComposedPasteRenderer:
         lips_size: tuple[int, int] | None = None,
         sampling: str = IMAGE_SAMPLING,
         blend: bool = True,
+        residual_sigma: float | None = None,
     ) -> None:
         self.data, self.model, self.video, self.choose = data, model, video, choose
         self.lips_size, self.sampling, self.blend = lips_size, sampling, blend
+        self.residual_sigma = residual_sigma
+
+    def canonical_lips(self, frames: list[int], speech: Speech) -> list[torch.Tensor]:
+        """(1, 3, h, w) canonical lips in [0, 1] for each of ``frames``: the chosen training frames' own."""
+        lips = self.data.lips
+        return [
+            torch.from_numpy(np.array(lips[s])).permute(2, 0, 1)[None].float() / 255
+            for s in self.choose(frames, speech)
+        ]
 
     def render_with_regions(
         self, frames: Sequence[int], speech: Speech
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        frames = list(frames)
+        all_lips = self.canonical_lips(frames, speech)
+        sources = iter_frames(
+            self.video, start=seek_seconds(frames[0], self.data.fps), max_frames=len(frames)
+        )
+        blend = self.model.blend
+        kept = blend.residual_sigma
+        if self.residual_sigma is not None:
+            blend.residual_sigma = self.residual_sigma
+        try:
+            yield from self._compose(frames, all_lips, sources)
+        finally:
+            blend.residual_sigma = kept
+
+    def _compose(
+        self, frames: list[int], all_lips: list[torch.Tensor], sources: Iterator[np.ndarray]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         from s2l_model.models.speaker import put_back
 
         d, model = self.data, self.model
-        frames = list(frames)
-        sources = self.choose(frames, speech)
         cw, ch = d.crop_size
-        start = seek_seconds(frames[0], d.fps)
         with torch.no_grad():
-            for k, src in enumerate(iter_frames(self.video, start=start, max_frames=len(frames))):
+            for k, src in enumerate(sources):
                 f = frames[k]
                 if not d.usable[f]:
                     yield src, np.zeros(src.shape[:2], bool)
                     continue
-                lips = torch.from_numpy(np.array(d.lips[sources[k]])).permute(2, 0, 1)[None].float() / 255
+                lips = all_lips[k]
                 if self.lips_size is not None:
                     full = lips.shape[-2:]
                     small = F.interpolate(lips, size=self.lips_size[::-1], mode="area")

@@ -28,7 +28,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +42,7 @@ from s2l_model.evaluate.compare import EvaluateConfig  # noqa: E402
 from s2l_model.evaluate.heldout import evaluate_heldout, evaluation_metrics  # noqa: E402
 from s2l_model.fields.detail import LipDetailBank, exemplar_frames, luma_detail  # noqa: E402
 from s2l_model.geometry.crop import gaussian_blur  # noqa: E402
-from s2l_model.media import Speech, iter_frames, seek_seconds  # noqa: E402
-from s2l_model.models.speaker import put_back  # noqa: E402
+from s2l_model.media import Speech  # noqa: E402
 from s2l_model.prepare.workfolder import WorkFolder  # noqa: E402
 from s2l_model.profile.speaker import SpeakerProfile  # noqa: E402
 
@@ -55,49 +54,16 @@ LipsOf = Callable[[list[int]], torch.Tensor]  # frames → (B, 3, h, w) canonica
 BATCH = 32
 
 
-class LipsRenderer:
-    """Held-out frames with the given lips, composed by the profile's model (``residual_sigma``: Blend-Net's
-    low-pass for this renderer, px; None: the profile's own)."""
+class LipsRenderer(heldout_bench.ComposedPasteRenderer):
+    """Held-out frames with the given (1, 3, h, w) canonical lips per frame, composed by the profile's model
+    (``residual_sigma``: Blend-Net's low-pass for this renderer, px; None: the profile's own)."""
 
-    def __init__(
-        self, data, model, video: Path, lips_of: LipsOf, residual_sigma: float | None = None
-    ) -> None:
-        self.data, self.model, self.video, self.lips_of = data, model, video, lips_of
-        self.residual_sigma = residual_sigma
+    def __init__(self, data, model, video: Path, lips: dict[int, torch.Tensor], residual_sigma=None) -> None:
+        super().__init__(data, model, video, choose=None, residual_sigma=residual_sigma)  # type: ignore[arg-type]
+        self.lips = lips
 
-    def render_with_regions(
-        self, frames: Sequence[int], speech: Speech
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        d, model = self.data, self.model
-        frames = list(frames)
-        lips = {}
-        for lo in range(0, len(frames), BATCH):
-            part = frames[lo : lo + BATCH]
-            lips.update(zip(part, self.lips_of(part), strict=True))
-        cw, ch = d.crop_size
-        kept = model.blend.residual_sigma
-        if self.residual_sigma is not None:
-            model.blend.residual_sigma = self.residual_sigma
-        try:
-            with torch.no_grad():
-                start = seek_seconds(frames[0], d.fps)
-                for k, src in enumerate(iter_frames(self.video, start=start, max_frames=len(frames))):
-                    f = frames[k]
-                    if not d.usable[f]:
-                        yield src, np.zeros(src.shape[:2], bool)
-                        continue
-                    x, y = (int(v) for v in d.origins[f])
-                    crop = torch.from_numpy(src[y : y + ch, x : x + cw]).permute(2, 0, 1)[None].float() / 255
-                    grid = model.crop_grid(
-                        torch.from_numpy(d.rotations[f : f + 1]),
-                        torch.from_numpy(d.translations[f : f + 1]),
-                        torch.from_numpy(d.origins[f : f + 1].astype(np.int64)),
-                    )
-                    out = model.compose(lips[f][None], crop, grid)
-                    pixels = (out.output[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                    yield put_back(src, (x, y), pixels, out.blend_mask[0, 0].numpy() > 0)
-        finally:
-            model.blend.residual_sigma = kept
+    def canonical_lips(self, frames: list[int], speech: Speech) -> list[torch.Tensor]:
+        return [self.lips[f][None] for f in frames]
 
 
 def texture_change(lips: torch.Tensor, sigma: float) -> float:
@@ -178,7 +144,7 @@ def main() -> None:
         for k, (name, (lips_of, residual)) in enumerate(variants.items()):
             started = time.perf_counter()
             rendered = torch.cat([lips_of(frames[i : i + BATCH]) for i in range(0, len(frames), BATCH)])
-            inner = LipsRenderer(data, model, video, lips_of, residual)
+            inner = LipsRenderer(data, model, video, dict(zip(frames, rendered, strict=True)), residual)
             wrapped = heldout_bench.MeasuredRegions(inner, video, profile.fps, landmarks)
             work = Path(tmp) / f"v{k}"
             work.mkdir()
